@@ -1,0 +1,389 @@
+//! Growable column buffers that can be rolled back to a row count.
+//!
+//! A record is decoded field by field; when it turns out invalid half-way,
+//! every column is truncated back to the row count before it. Arrow's own
+//! builders cannot do that, so we keep plain vectors and hand them to Arrow
+//! (without copying) when the batch is flushed.
+
+use std::sync::Arc;
+
+use arrow_array::types::{
+    Date32Type, Decimal128Type, Decimal256Type, Float64Type, Int64Type, Time64MicrosecondType,
+    TimestampMicrosecondType,
+};
+use arrow_array::{ArrayRef, BooleanArray, ListArray, PrimitiveArray, StringArray, StructArray};
+use arrow_buffer::{BooleanBuffer, BooleanBufferBuilder, Buffer, NullBuffer, OffsetBuffer, ScalarBuffer, i256};
+use arrow_schema::{ArrowError, DataType, Field};
+
+use crate::schema::{FieldPlan, Kind};
+
+/// Validity bits plus the count of nulls.
+#[derive(Debug)]
+pub struct Validity {
+    bits: BooleanBufferBuilder,
+    nulls: usize,
+}
+
+impl Default for Validity {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Validity {
+    fn new() -> Self {
+        Validity {
+            bits: BooleanBufferBuilder::new(1024),
+            nulls: 0,
+        }
+    }
+
+    /// Appends one validity bit.
+    #[inline]
+    pub fn push_valid(&mut self, valid: bool) {
+        self.push(valid)
+    }
+
+    /// Appends one validity bit.
+    #[inline]
+    pub fn push(&mut self, valid: bool) {
+        self.bits.append(valid);
+        self.nulls += usize::from(!valid);
+    }
+
+    fn truncate(&mut self, len: usize) {
+        if len < self.bits.len() {
+            if self.nulls > 0 {
+                let dropped = self.bits.len() - len;
+                let set = (len..self.bits.len()).filter(|i| self.bits.get_bit(*i)).count();
+                self.nulls -= dropped - set;
+            }
+            self.bits.truncate(len);
+        }
+    }
+
+    fn finish(&mut self) -> Option<NullBuffer> {
+        let bits = self.bits.finish();
+        let nulls = std::mem::take(&mut self.nulls);
+        (nulls > 0).then(|| NullBuffer::new(BooleanBuffer::from(bits)))
+    }
+}
+
+/// One column's buffered values.
+#[derive(Debug)]
+pub enum Column {
+    /// Int64, Timestamp(µs), Time64(µs).
+    I64(Vec<i64>, Validity),
+    /// Date32.
+    I32(Vec<i32>, Validity),
+    /// Float64.
+    F64(Vec<f64>, Validity),
+    /// Decimal128.
+    D128(Vec<i128>, Validity),
+    /// Decimal256.
+    D256(Vec<i256>, Validity),
+    /// Boolean.
+    Bool(BooleanBufferBuilder, Validity),
+    /// Utf8 (strings and JSON text).
+    Str {
+        /// n+1 offsets into `data`.
+        offsets: Vec<i32>,
+        /// UTF-8 bytes.
+        data: Vec<u8>,
+        /// Validity.
+        valid: Validity,
+    },
+    /// Struct: one child per field, all as long as the struct.
+    Struct {
+        /// Child columns.
+        children: Vec<Column>,
+        /// Validity.
+        valid: Validity,
+    },
+    /// List: offsets into one child column.
+    List {
+        /// n+1 offsets into `child`.
+        offsets: Vec<i32>,
+        /// Item column.
+        child: Box<Column>,
+        /// Validity.
+        valid: Validity,
+    },
+}
+
+impl Column {
+    /// An empty column for a field plan.
+    pub fn for_plan(p: &FieldPlan) -> Column {
+        Self::for_kind(&p.kind)
+    }
+
+    fn for_kind(k: &Kind) -> Column {
+        let v = Validity::new;
+        match k {
+            Kind::Int64 | Kind::Timestamp | Kind::Time => Column::I64(Vec::new(), v()),
+            Kind::Date => Column::I32(Vec::new(), v()),
+            Kind::Float64 => Column::F64(Vec::new(), v()),
+            Kind::Decimal { precision, .. } if *precision <= 38 => Column::D128(Vec::new(), v()),
+            Kind::Decimal { .. } => Column::D256(Vec::new(), v()),
+            Kind::Bool => Column::Bool(BooleanBufferBuilder::new(1024), v()),
+            Kind::Utf8 | Kind::Json => Column::Str {
+                offsets: vec![0],
+                data: Vec::new(),
+                valid: v(),
+            },
+            Kind::Struct(obj) => Column::Struct {
+                children: obj.fields.iter().map(Column::for_plan).collect(),
+                valid: v(),
+            },
+            Kind::List(item) => Column::List {
+                offsets: vec![0],
+                child: Box::new(Column::for_plan(item)),
+                valid: v(),
+            },
+        }
+    }
+
+    /// Number of rows.
+    #[inline]
+    pub fn len(&self) -> usize {
+        self.validity().bits.len()
+    }
+
+    /// True when no rows are buffered.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    fn validity(&self) -> &Validity {
+        match self {
+            Column::I64(_, v)
+            | Column::I32(_, v)
+            | Column::F64(_, v)
+            | Column::D128(_, v)
+            | Column::D256(_, v)
+            | Column::Bool(_, v) => v,
+            Column::Str { valid, .. } | Column::Struct { valid, .. } | Column::List { valid, .. } => valid,
+        }
+    }
+
+    /// Appends a null (children of a struct get nulls too, to stay aligned).
+    pub fn push_null(&mut self) {
+        match self {
+            Column::I64(d, v) => {
+                d.push(0);
+                v.push(false)
+            }
+            Column::I32(d, v) => {
+                d.push(0);
+                v.push(false)
+            }
+            Column::F64(d, v) => {
+                d.push(0.0);
+                v.push(false)
+            }
+            Column::D128(d, v) => {
+                d.push(0);
+                v.push(false)
+            }
+            Column::D256(d, v) => {
+                d.push(i256::ZERO);
+                v.push(false)
+            }
+            Column::Bool(d, v) => {
+                d.append(false);
+                v.push(false)
+            }
+            Column::Str { offsets, valid, .. } => {
+                offsets.push(*offsets.last().unwrap_or(&0));
+                valid.push(false)
+            }
+            Column::Struct { children, valid } => {
+                children.iter_mut().for_each(Column::push_null);
+                valid.push(false)
+            }
+            Column::List { offsets, valid, .. } => {
+                offsets.push(*offsets.last().unwrap_or(&0));
+                valid.push(false)
+            }
+        }
+    }
+
+    /// Marks a value just appended to the data of a struct or list as valid.
+    pub fn push_valid(&mut self) {
+        match self {
+            Column::Struct { valid, .. } => valid.push(true),
+            Column::List { valid, .. } => valid.push(true),
+            _ => unreachable!("push_valid is only for nested columns"),
+        }
+    }
+
+    /// Rolls back to `len` rows.
+    pub fn truncate(&mut self, len: usize) {
+        if len >= self.len() {
+            return;
+        }
+        match self {
+            Column::I64(d, v) => {
+                d.truncate(len);
+                v.truncate(len)
+            }
+            Column::I32(d, v) => {
+                d.truncate(len);
+                v.truncate(len)
+            }
+            Column::F64(d, v) => {
+                d.truncate(len);
+                v.truncate(len)
+            }
+            Column::D128(d, v) => {
+                d.truncate(len);
+                v.truncate(len)
+            }
+            Column::D256(d, v) => {
+                d.truncate(len);
+                v.truncate(len)
+            }
+            Column::Bool(d, v) => {
+                d.truncate(len);
+                v.truncate(len)
+            }
+            Column::Str { offsets, data, valid } => {
+                offsets.truncate(len + 1);
+                data.truncate(offsets[len] as usize);
+                valid.truncate(len)
+            }
+            Column::Struct { children, valid } => {
+                children.iter_mut().for_each(|c| c.truncate(len));
+                valid.truncate(len)
+            }
+            Column::List { offsets, child, valid } => {
+                offsets.truncate(len + 1);
+                child.truncate(offsets[len] as usize);
+                valid.truncate(len)
+            }
+        }
+    }
+
+    /// Bytes held (roughly), for memory accounting.
+    pub fn heap_bytes(&self) -> usize {
+        match self {
+            Column::I64(d, _) => d.len() * 8,
+            Column::I32(d, _) => d.len() * 4,
+            Column::F64(d, _) => d.len() * 8,
+            Column::D128(d, _) => d.len() * 16,
+            Column::D256(d, _) => d.len() * 32,
+            Column::Bool(d, _) => d.len() / 8,
+            Column::Str { offsets, data, .. } => offsets.len() * 4 + data.len(),
+            Column::Struct { children, .. } => children.iter().map(Column::heap_bytes).sum(),
+            Column::List { offsets, child, .. } => offsets.len() * 4 + child.heap_bytes(),
+        }
+    }
+
+    /// Hands the buffered values to Arrow as an array of `field`'s type and
+    /// leaves the column empty.
+    pub fn finish(&mut self, field: &Field) -> Result<ArrayRef, ArrowError> {
+        let dt = field.data_type();
+        Ok(match (self, dt) {
+            (Column::I64(d, v), DataType::Int64) => {
+                Arc::new(PrimitiveArray::<Int64Type>::new(take(d).into(), v.finish()))
+            }
+            (Column::I64(d, v), DataType::Timestamp(_, tz)) => Arc::new(
+                PrimitiveArray::<TimestampMicrosecondType>::new(take(d).into(), v.finish())
+                    .with_timezone_opt(tz.clone()),
+            ),
+            (Column::I64(d, v), DataType::Time64(_)) => {
+                Arc::new(PrimitiveArray::<Time64MicrosecondType>::new(take(d).into(), v.finish()))
+            }
+            (Column::I32(d, v), _) => Arc::new(PrimitiveArray::<Date32Type>::new(take(d).into(), v.finish())),
+            (Column::F64(d, v), _) => Arc::new(PrimitiveArray::<Float64Type>::new(take(d).into(), v.finish())),
+            (Column::D128(d, v), DataType::Decimal128(p, s)) => Arc::new(
+                PrimitiveArray::<Decimal128Type>::new(take(d).into(), v.finish())
+                    .with_precision_and_scale(*p, *s)?,
+            ),
+            (Column::D256(d, v), DataType::Decimal256(p, s)) => Arc::new(
+                PrimitiveArray::<Decimal256Type>::new(take(d).into(), v.finish())
+                    .with_precision_and_scale(*p, *s)?,
+            ),
+            (Column::Bool(d, v), _) => Arc::new(BooleanArray::new(d.finish(), v.finish())),
+            (Column::Str { offsets, data, valid }, _) => {
+                let offs = std::mem::replace(offsets, vec![0]);
+                Arc::new(StringArray::try_new(
+                    OffsetBuffer::new(ScalarBuffer::from(offs)),
+                    Buffer::from_vec(take(data)),
+                    valid.finish(),
+                )?)
+            }
+            (Column::Struct { children, valid }, DataType::Struct(fields)) => {
+                let arrays = children
+                    .iter_mut()
+                    .zip(fields.iter())
+                    .map(|(c, f)| c.finish(f))
+                    .collect::<Result<Vec<_>, _>>()?;
+                Arc::new(StructArray::try_new(fields.clone(), arrays, valid.finish())?)
+            }
+            (Column::List { offsets, child, valid }, DataType::List(item)) => {
+                let offs = std::mem::replace(offsets, vec![0]);
+                let values = child.finish(item)?;
+                Arc::new(ListArray::try_new(
+                    item.clone(),
+                    OffsetBuffer::new(ScalarBuffer::from(offs)),
+                    values,
+                    valid.finish(),
+                )?)
+            }
+            (_, dt) => {
+                return Err(ArrowError::SchemaError(format!(
+                    "internal: column buffer does not match type {dt} of '{}'",
+                    field.name()
+                )));
+            }
+        })
+    }
+}
+
+fn take<T>(v: &mut Vec<T>) -> Vec<T> {
+    std::mem::take(v)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use arrow_array::Array;
+
+    #[test]
+    fn truncate_rolls_back_strings_and_lists() {
+        let item = FieldPlan {
+            name: "item".into(),
+            out_name: "item".into(),
+            kind: Kind::Utf8,
+            null_ok: false,
+            nullable: false,
+            required: false,
+            checks: Default::default(),
+        };
+        let plan = FieldPlan {
+            kind: Kind::List(Box::new(item)),
+            name: "tags".into(),
+            out_name: "tags".into(),
+            null_ok: true,
+            nullable: true,
+            required: false,
+            checks: Default::default(),
+        };
+        let mut col = Column::for_plan(&plan);
+        let Column::List { offsets, child, valid } = &mut col else { panic!() };
+        let Column::Str { offsets: so, data, valid: sv } = child.as_mut() else { panic!() };
+        data.extend_from_slice(b"ab");
+        so.push(2);
+        sv.push(true);
+        offsets.push(1);
+        valid.push(true);
+        col.push_null();
+        assert_eq!(col.len(), 2);
+        col.truncate(1);
+        assert_eq!(col.len(), 1);
+        let arr = col.finish(&plan.arrow_field()).unwrap();
+        assert_eq!(arr.len(), 1);
+        assert_eq!(arr.null_count(), 0);
+    }
+}

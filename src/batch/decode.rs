@@ -1,0 +1,538 @@
+//! One record's JSON → values appended to column buffers, checked against the
+//! schema on the way (no `serde_json::Value` per record).
+
+use serde_json::Value;
+
+use super::columns::Column;
+use crate::schema::plan::{Bound, Constraints};
+use crate::schema::values::{self, DecimalError};
+use crate::schema::{FieldPlan, Kind, ObjectPlan};
+use crate::singer::scan::{self, Literal, Scanner, SyntaxError};
+
+/// Why a record could not be decoded.
+#[derive(Debug, Clone, PartialEq)]
+pub enum RecordError {
+    /// The line is not valid JSON.
+    Syntax(SyntaxError),
+    /// The record does not match the schema.
+    Invalid {
+        /// Field path, innermost first (reversed when displayed).
+        path: Vec<String>,
+        /// What is wrong.
+        msg: String,
+    },
+}
+
+impl RecordError {
+    fn invalid(msg: impl Into<String>) -> Self {
+        RecordError::Invalid {
+            path: Vec::new(),
+            msg: msg.into(),
+        }
+    }
+
+    fn at(mut self, segment: &str) -> Self {
+        if let RecordError::Invalid { path, .. } = &mut self {
+            path.push(segment.to_string());
+        }
+        self
+    }
+
+    /// Dotted field path (`address.geo.lat`, `items[2].sku`), or empty.
+    pub fn path(&self) -> String {
+        match self {
+            RecordError::Syntax(_) => String::new(),
+            RecordError::Invalid { path, .. } => {
+                let mut out = String::new();
+                for seg in path.iter().rev() {
+                    if !seg.starts_with('[') && !out.is_empty() {
+                        out.push('.');
+                    }
+                    out.push_str(seg);
+                }
+                out
+            }
+        }
+    }
+}
+
+impl std::fmt::Display for RecordError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            RecordError::Syntax(e) => write!(f, "{e}"),
+            RecordError::Invalid { msg, .. } if self.path().is_empty() => write!(f, "{msg}"),
+            RecordError::Invalid { msg, .. } => write!(f, "field '{}': {msg}", self.path()),
+        }
+    }
+}
+
+impl From<SyntaxError> for RecordError {
+    fn from(e: SyntaxError) -> Self {
+        RecordError::Syntax(e)
+    }
+}
+
+/// Decoding settings for one stream.
+pub struct Decoder {
+    /// Check constraints (`validate_records`).
+    pub validate: bool,
+    scratch: Vec<u8>,
+}
+
+impl Decoder {
+    /// A decoder; `validate` turns schema checks on.
+    pub fn new(validate: bool) -> Self {
+        Decoder {
+            validate,
+            scratch: Vec::new(),
+        }
+    }
+
+    /// Decodes an object at the cursor into `cols` (one per field of `plan`),
+    /// which all hold `row` rows before the call. `unknown` sees keys the
+    /// schema does not declare.
+    pub fn object(
+        &mut self,
+        sc: &mut Scanner<'_>,
+        plan: &ObjectPlan,
+        cols: &mut [Column],
+        row: usize,
+        unknown: &mut dyn FnMut(&[u8]),
+    ) -> Result<(), RecordError> {
+        if !sc.begin_object()? {
+            let v = sc.skip_value()?;
+            return Err(RecordError::invalid(format!("expected an object, found {}", excerpt(v))));
+        }
+        let mut first = true;
+        let mut hint = 0;
+        let mut key_buf = Vec::new();
+        while let Some((raw_key, escaped)) = sc.next_key(first)? {
+            first = false;
+            let key = if escaped {
+                key_buf.clear();
+                scan::unescape_into(raw_key, &mut key_buf).map_err(|what| SyntaxError { at: sc.pos(), what })?;
+                &key_buf[..]
+            } else {
+                raw_key
+            };
+            let Some(i) = plan.lookup(key, hint) else {
+                if plan.deny_unknown && self.validate {
+                    return Err(RecordError::invalid(format!(
+                        "property '{}' is not allowed (the schema has additionalProperties: false)",
+                        String::from_utf8_lossy(key)
+                    )));
+                }
+                unknown(key);
+                sc.skip_value()?;
+                continue;
+            };
+            let field = &plan.fields[i];
+            if cols[i].len() > row {
+                return Err(RecordError::invalid("the key appears twice in the object").at(&field.name));
+            }
+            self.value(sc, field, &mut cols[i]).map_err(|e| e.at(&field.name))?;
+            hint = i + 1;
+        }
+        for (field, col) in plan.fields.iter().zip(cols.iter_mut()) {
+            if col.len() == row {
+                if !field.nullable || (field.required && self.validate) {
+                    return Err(RecordError::invalid("required property is missing").at(&field.name));
+                }
+                col.push_null();
+            }
+        }
+        Ok(())
+    }
+
+    /// Decodes one value at the cursor into `col`.
+    fn value(&mut self, sc: &mut Scanner<'_>, f: &FieldPlan, col: &mut Column) -> Result<(), RecordError> {
+        let c = sc.peek()?;
+        let start = sc.pos();
+        if c == b'n' {
+            sc.literal()?;
+            if !f.null_ok && (self.validate || !f.nullable) {
+                return Err(RecordError::invalid(format!("null is not allowed (expected {})", f.kind.describe())));
+            }
+            col.push_null();
+            return Ok(());
+        }
+        let validate = self.validate;
+        match (&f.kind, col) {
+            (Kind::Int64, Column::I64(d, v)) => {
+                let x = match c {
+                    b'-' | b'0'..=b'9' => {
+                        let t = sc.number()?;
+                        parse_i64(t).ok_or_else(|| RecordError::invalid(format!("{} is not an integer that fits in 64 bits", lossy(t))))?
+                    }
+                    b'"' if !validate => {
+                        let s = string(&mut self.scratch, sc)?;
+                        std::str::from_utf8(s).ok().and_then(|s| s.trim().parse().ok()).ok_or_else(|| type_error(f, s))?
+                    }
+                    _ => return Err(type_error(f, sc.skip_value()?)),
+                };
+                if validate {
+                    check_number(&f.checks, x as f64)?;
+                }
+                d.push(x);
+                v.push(true);
+            }
+            (Kind::Float64, Column::F64(d, v)) => {
+                let x = match c {
+                    b'-' | b'0'..=b'9' => {
+                        let t = sc.number()?;
+                        // the grammar was checked, so the parse cannot fail
+                        std::str::from_utf8(t).ok().and_then(|s| s.parse::<f64>().ok()).unwrap_or(f64::NAN)
+                    }
+                    b'"' if !validate => {
+                        let s = string(&mut self.scratch, sc)?;
+                        std::str::from_utf8(s).ok().and_then(|s| s.trim().parse().ok()).ok_or_else(|| type_error(f, s))?
+                    }
+                    _ => return Err(type_error(f, sc.skip_value()?)),
+                };
+                if validate {
+                    check_number(&f.checks, x)?;
+                }
+                d.push(x);
+                v.push(true);
+            }
+            (Kind::Decimal { precision, scale }, col @ (Column::D128(..) | Column::D256(..))) => {
+                if !matches!(c, b'-' | b'0'..=b'9') {
+                    return Err(type_error(f, sc.skip_value()?));
+                }
+                let t = sc.number()?;
+                let x = values::parse_decimal(t, *precision, *scale).map_err(|e| match e {
+                    DecimalError::Scale => RecordError::invalid(format!(
+                        "{} has more than {scale} decimal places (the schema's multipleOf)",
+                        lossy(t)
+                    )),
+                    DecimalError::Precision => RecordError::invalid(format!(
+                        "{} does not fit decimal({precision},{scale})",
+                        lossy(t)
+                    )),
+                })?;
+                if validate {
+                    check_number(&f.checks, lossy(t).parse().unwrap_or(0.0))?;
+                }
+                match col {
+                    Column::D128(d, v) => {
+                        d.push(x.to_i128().unwrap_or(i128::MAX));
+                        v.push(true)
+                    }
+                    Column::D256(d, v) => {
+                        d.push(x);
+                        v.push(true)
+                    }
+                    _ => unreachable!(),
+                }
+            }
+            (Kind::Bool, Column::Bool(d, v)) => {
+                let b = match c {
+                    b't' | b'f' => sc.literal()? == Literal::True,
+                    b'"' if !validate => match string(&mut self.scratch, sc)? {
+                        b"true" | b"True" | b"TRUE" => true,
+                        b"false" | b"False" | b"FALSE" => false,
+                        s => return Err(type_error(f, s)),
+                    },
+                    _ => return Err(type_error(f, sc.skip_value()?)),
+                };
+                d.append(b);
+                v.push(true);
+            }
+            (Kind::Utf8, Column::Str { offsets, data, valid }) => {
+                let before = data.len();
+                if c == b'"' {
+                    let (raw, esc) = sc.raw_string()?;
+                    if esc {
+                        scan::unescape_into(raw, data).map_err(|what| {
+                            data.truncate(before);
+                            SyntaxError { at: start, what }
+                        })?;
+                    } else {
+                        data.extend_from_slice(raw);
+                    }
+                } else if !validate {
+                    data.extend_from_slice(sc.skip_value()?);
+                } else {
+                    return Err(type_error(f, sc.skip_value()?));
+                }
+                if validate && (f.checks.max_length.is_some() || f.checks.min_length.is_some()) {
+                    let n = char_count(&data[before..]);
+                    if let Some(m) = f.checks.max_length.filter(|m| n > *m) {
+                        data.truncate(before);
+                        return Err(RecordError::invalid(format!("string of {n} characters is longer than maxLength {m}")));
+                    }
+                    if let Some(m) = f.checks.min_length.filter(|m| n < *m) {
+                        data.truncate(before);
+                        return Err(RecordError::invalid(format!("string of {n} characters is shorter than minLength {m}")));
+                    }
+                }
+                offsets.push(data.len() as i32);
+                valid.push(true);
+            }
+            (Kind::Json, Column::Str { offsets, data, valid }) => {
+                data.extend_from_slice(sc.skip_value()?);
+                offsets.push(data.len() as i32);
+                valid.push(true);
+            }
+            (Kind::Timestamp | Kind::Time, Column::I64(d, v)) => {
+                if c != b'"' {
+                    return Err(type_error(f, sc.skip_value()?));
+                }
+                let s = string(&mut self.scratch, sc)?;
+                let x = if f.kind == Kind::Timestamp {
+                    values::parse_timestamp_us(s)
+                } else {
+                    values::parse_time_us(s)
+                };
+                let x = x.ok_or_else(|| format_error(f, s))?;
+                d.push(x);
+                v.push(true);
+            }
+            (Kind::Date, Column::I32(d, v)) => {
+                if c != b'"' {
+                    return Err(type_error(f, sc.skip_value()?));
+                }
+                let s = string(&mut self.scratch, sc)?;
+                d.push(values::parse_date_days(s).ok_or_else(|| format_error(f, s))?);
+                v.push(true);
+            }
+            (Kind::Struct(obj), col @ Column::Struct { .. }) => {
+                if c != b'{' {
+                    return Err(type_error(f, sc.skip_value()?));
+                }
+                let row = col.len();
+                let Column::Struct { children, .. } = &mut *col else { unreachable!() };
+                self.object(sc, obj, children, row, &mut |_| {})?;
+                col.push_valid();
+            }
+            (Kind::List(item), col @ Column::List { .. }) => {
+                if !sc.begin_array()? {
+                    return Err(type_error(f, sc.skip_value()?));
+                }
+                let Column::List { offsets, child, .. } = &mut *col else { unreachable!() };
+                let mut first = true;
+                let mut n = 0usize;
+                while sc.next_item(first)? {
+                    first = false;
+                    self.value(sc, item, child).map_err(|e| e.at(&format!("[{n}]")))?;
+                    n += 1;
+                }
+                if validate {
+                    if let Some(m) = f.checks.max_items.filter(|m| n > *m) {
+                        return Err(RecordError::invalid(format!("array of {n} items is longer than maxItems {m}")));
+                    }
+                    if let Some(m) = f.checks.min_items.filter(|m| n < *m) {
+                        return Err(RecordError::invalid(format!("array of {n} items is shorter than minItems {m}")));
+                    }
+                }
+                offsets.push(child.len() as i32);
+                col.push_valid();
+            }
+            (k, _) => {
+                return Err(RecordError::invalid(format!("internal: no column buffer for {}", k.describe())));
+            }
+        }
+        if validate && let Some(allowed) = &f.checks.enum_values {
+            let v: Value = serde_json::from_slice(&sc.input()[start..sc.pos()]).unwrap_or(Value::Null);
+            if !allowed.contains(&v) {
+                return Err(RecordError::invalid(format!(
+                    "{} is not one of the allowed values {}",
+                    excerpt(&sc.input()[start..sc.pos()]),
+                    Value::Array(allowed.clone())
+                )));
+            }
+        }
+        Ok(())
+    }
+
+}
+
+/// A string value, unescaped into `scratch` when it has escapes.
+fn string<'c, 'a: 'c, 'b: 'c>(scratch: &'b mut Vec<u8>, sc: &mut Scanner<'a>) -> Result<&'c [u8], RecordError> {
+    let at = sc.pos();
+    let (raw, esc) = sc.raw_string()?;
+    if !esc {
+        return Ok(raw);
+    }
+    scratch.clear();
+    scan::unescape_into(raw, scratch).map_err(|what| SyntaxError { at, what })?;
+    Ok(scratch)
+}
+
+/// Integer text → i64; `3.0` and `3e2` are accepted when exactly integral.
+fn parse_i64(t: &[u8]) -> Option<i64> {
+    let (neg, digits) = match t.first() {
+        Some(b'-') => (true, &t[1..]),
+        _ => (false, t),
+    };
+    if digits.len() <= 18 && digits.iter().all(u8::is_ascii_digit) {
+        let mut v: i64 = 0;
+        for &c in digits {
+            v = v * 10 + (c - b'0') as i64;
+        }
+        return Some(if neg { -v } else { v });
+    }
+    if digits.iter().all(u8::is_ascii_digit) {
+        return std::str::from_utf8(t).ok()?.parse().ok();
+    }
+    // 1.0 / 1e3: integral values written as floats
+    let d = values::parse_decimal(t, 19, 0).ok()?;
+    d.to_i128().and_then(|v| i64::try_from(v).ok())
+}
+
+fn check_number(c: &Constraints, x: f64) -> Result<(), RecordError> {
+    let out = |b: &Bound, below: bool| {
+        if below {
+            x < b.value || (b.exclusive && x == b.value)
+        } else {
+            x > b.value || (b.exclusive && x == b.value)
+        }
+    };
+    if let Some(b) = &c.minimum
+        && out(b, true)
+    {
+        let op = if b.exclusive { ">" } else { ">=" };
+        return Err(RecordError::invalid(format!("{x} must be {op} {}", b.value)));
+    }
+    if let Some(b) = &c.maximum
+        && out(b, false)
+    {
+        let op = if b.exclusive { "<" } else { "<=" };
+        return Err(RecordError::invalid(format!("{x} must be {op} {}", b.value)));
+    }
+    if let Some(m) = c.multiple_of {
+        let q = x / m;
+        if (q - q.round()).abs() > 1e-9 * q.abs().max(1.0) {
+            return Err(RecordError::invalid(format!("{x} is not a multiple of {m}")));
+        }
+    }
+    Ok(())
+}
+
+fn char_count(s: &[u8]) -> usize {
+    s.iter().filter(|&&b| (b as i8) >= -0x40).count()
+}
+
+fn lossy(t: &[u8]) -> String {
+    String::from_utf8_lossy(t).into_owned()
+}
+
+/// Up to 60 characters of a raw JSON value for an error message.
+fn excerpt(raw: &[u8]) -> String {
+    let s = String::from_utf8_lossy(raw);
+    let mut out: String = s.chars().take(60).collect();
+    if s.chars().count() > 60 {
+        out.push('…');
+    }
+    out
+}
+
+fn type_error(f: &FieldPlan, raw: &[u8]) -> RecordError {
+    let found = match raw.first() {
+        Some(b'"') => "string",
+        Some(b'{') => "object",
+        Some(b'[') => "array",
+        Some(b't' | b'f') => "boolean",
+        Some(b'n') => "null",
+        _ => "number",
+    };
+    let shown = excerpt(raw);
+    RecordError::invalid(format!("expected {}, found {found} {shown}", f.kind.describe()))
+}
+
+fn format_error(f: &FieldPlan, s: &[u8]) -> RecordError {
+    let example = match f.kind {
+        Kind::Timestamp => "RFC 3339 date-time such as 2024-01-31T12:00:00Z",
+        Kind::Date => "date such as 2024-01-31",
+        _ => "time such as 23:59:59",
+    };
+    RecordError::invalid(format!("\"{}\" is not a valid {example}", excerpt(s)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::schema::{HeaderFormat, StreamSchema};
+    use arrow_array::{Array, RecordBatch};
+    use arrow_schema::Schema;
+    use serde_json::json;
+    use std::sync::Arc;
+
+    fn decode(schema: Value, records: &[&str], validate: bool) -> (RecordBatch, Vec<String>) {
+        let s = StreamSchema::compile(schema, HeaderFormat::None, validate).unwrap();
+        let mut cols: Vec<Column> = s.root.fields.iter().map(Column::for_plan).collect();
+        let mut dec = Decoder::new(validate);
+        let mut errors = Vec::new();
+        let mut rows = 0;
+        for r in records {
+            let mut sc = Scanner::new(r.as_bytes());
+            match dec.object(&mut sc, &s.root, &mut cols, rows, &mut |_| {}).and_then(|_| sc.end().map_err(Into::into)) {
+                Ok(()) => rows += 1,
+                Err(e) => {
+                    errors.push(e.to_string());
+                    cols.iter_mut().for_each(|c| c.truncate(rows));
+                }
+            }
+        }
+        let fields = s.root.arrow_fields();
+        let arrays = cols.iter_mut().zip(fields.iter()).map(|(c, f)| c.finish(f).unwrap()).collect();
+        (RecordBatch::try_new(Arc::new(Schema::new(fields)), arrays).unwrap(), errors)
+    }
+
+    #[test]
+    fn decodes_and_rolls_back_invalid_records() {
+        let schema = json!({"type": "object", "required": ["id"], "properties": {
+            "id": {"type": "integer"},
+            "name": {"type": ["null", "string"], "maxLength": 5},
+            "ok": {"type": "boolean"},
+            "at": {"type": "string", "format": "date-time"},
+            "tags": {"type": "array", "items": {"type": "string"}},
+            "addr": {"type": ["null", "object"], "properties": {"city": {"type": "string"}, "zip": {"type": "integer"}}}
+        }});
+        let (batch, errors) = decode(
+            schema,
+            &[
+                r#"{"id": 1, "name": "a\"b", "ok": false, "at": "2020-01-01T01:00:00+01:00", "tags": ["x", "y"], "addr": {"city": "Z", "zip": 1}}"#,
+                r#"{"id": 2, "name": "toolong", "ok": true}"#,
+                r#"{"name": "x", "tags": ["half", 3]}"#,
+                r#"{"id": 3, "ok": true, "tags": ["q", 3]}"#,
+                r#"{"id": "x"}"#,
+                r#"{"id": 4, "at": "nope"}"#,
+                r#"{"id": 5, "addr": {"zip": "1"}}"#,
+                r#"{"id": 6, "addr": null}"#,
+            ],
+            true,
+        );
+        assert_eq!(batch.num_rows(), 2, "{errors:?}");
+        assert_eq!(
+            errors,
+            vec![
+                "field 'name': string of 7 characters is longer than maxLength 5",
+                "field 'tags[1]': expected string, found number 3",
+                "field 'tags[1]': expected string, found number 3",
+                "field 'id': expected integer, found string \"x\"",
+                "field 'at': \"nope\" is not a valid RFC 3339 date-time such as 2024-01-31T12:00:00Z",
+                "field 'addr.zip': expected integer, found string \"1\"",
+            ]
+        );
+        let ok = batch.column(2).as_any().downcast_ref::<arrow_array::BooleanArray>().unwrap();
+        assert!(!ok.value(0), "false stays false");
+        assert_eq!(batch.column(4).null_count(), 1);
+        assert_eq!(batch.column(5).null_count(), 1);
+    }
+
+    #[test]
+    fn missing_required_is_invalid() {
+        let schema = json!({"type": "object", "required": ["id"], "properties": {"id": {"type": ["null", "integer"]}}});
+        let (_, errors) = decode(schema, &[r#"{}"#], true);
+        assert_eq!(errors, vec!["field 'id': required property is missing"]);
+    }
+
+    #[test]
+    fn without_validation_strings_are_coerced() {
+        let schema = json!({"type": "object", "properties": {"n": {"type": "integer"}, "s": {"type": "string", "maxLength": 1}}});
+        let (batch, errors) = decode(schema, &[r#"{"n": "12", "s": 5}"#], false);
+        assert!(errors.is_empty(), "{errors:?}");
+        assert_eq!(batch.num_rows(), 1);
+    }
+}

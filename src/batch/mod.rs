@@ -1,0 +1,193 @@
+//! Per-stream buffers that turn records into Arrow RecordBatches, and the
+//! flush policy (bytes, rows, age) that bounds memory.
+
+pub mod columns;
+pub mod decode;
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use arrow_array::{ArrayRef, RecordBatch, TimestampMicrosecondArray};
+use arrow_schema::{ArrowError, DataType, Field, Schema, SchemaRef, TimeUnit};
+
+use crate::schema::StreamSchema;
+use crate::schema::values::parse_timestamp_us;
+use crate::singer::scan::Scanner;
+use columns::Column;
+pub use decode::{Decoder, RecordError};
+
+/// When a stream's buffer is flushed.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    /// Input bytes buffered.
+    pub max_bytes: usize,
+    /// Rows buffered (0 = no limit).
+    pub max_rows: usize,
+    /// Age of the oldest buffered record.
+    pub max_age: Duration,
+}
+
+/// Which metadata columns to add.
+#[derive(Debug, Clone)]
+pub struct Metadata {
+    /// `{prefix}_created_at` / `{prefix}_updated_at`, or None when off.
+    pub prefix: Option<String>,
+}
+
+fn ts_type() -> DataType {
+    DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into()))
+}
+
+/// One stream's schema and buffered rows.
+pub struct StreamBuffer {
+    /// Compiled schema.
+    pub schema: Arc<StreamSchema>,
+    /// Arrow schema of the sealed batches (data + metadata columns).
+    pub arrow: SchemaRef,
+    cols: Vec<Column>,
+    extracted: Option<Column>,
+    stamp_cols: usize,
+    decoder: Decoder,
+    rows: usize,
+    bytes: usize,
+    since: Option<Instant>,
+    unknown_warned: std::collections::HashSet<Vec<u8>>,
+    stream: String,
+}
+
+impl StreamBuffer {
+    /// A buffer for `stream` with a compiled schema.
+    pub fn new(stream: &str, schema: Arc<StreamSchema>, meta: &Metadata, headers: crate::schema::HeaderFormat, validate: bool) -> Self {
+        let mut fields: Vec<Field> = schema.root.fields.iter().map(|f| f.arrow_field()).collect();
+        let taken = |fields: &Vec<Field>, n: &str| fields.iter().any(|f| f.name() == n);
+        let mut extracted = None;
+        let mut stamp_cols = 0;
+        if let Some(prefix) = &meta.prefix {
+            for suffix in ["created_at", "updated_at"] {
+                let name = headers.apply(&format!("{prefix}_{suffix}"));
+                if !taken(&fields, &name) {
+                    fields.push(Field::new(name, ts_type(), false));
+                    stamp_cols += 1;
+                }
+            }
+            let name = headers.apply("_sdc_extracted_at");
+            if !taken(&fields, &name) && stamp_cols == 2 {
+                fields.push(Field::new(name, ts_type(), true));
+                extracted = Some(Column::I64(Vec::new(), columns::Validity::default()));
+            }
+        }
+        StreamBuffer {
+            cols: schema.root.fields.iter().map(Column::for_plan).collect(),
+            arrow: Arc::new(Schema::new(fields)),
+            schema,
+            extracted,
+            stamp_cols,
+            decoder: Decoder::new(validate),
+            rows: 0,
+            bytes: 0,
+            since: None,
+            unknown_warned: Default::default(),
+            stream: stream.to_string(),
+        }
+    }
+
+    /// Rows buffered.
+    pub fn rows(&self) -> usize {
+        self.rows
+    }
+
+    /// Appends one record (raw JSON object) with its `time_extracted`.
+    /// On error nothing of the record stays buffered.
+    pub fn push(&mut self, record: &[u8], time_extracted: Option<&[u8]>, line_bytes: usize) -> Result<(), RecordError> {
+        let mut sc = Scanner::new(record);
+        let stream = &self.stream;
+        let warned = &mut self.unknown_warned;
+        let mut unknown = |k: &[u8]| {
+            if warned.len() < 100 && warned.insert(k.to_vec()) {
+                tracing::warn!(stream = %stream, "records have property '{}' that the SCHEMA does not declare; it is not written", String::from_utf8_lossy(k));
+            }
+        };
+        let res = self
+            .decoder
+            .object(&mut sc, &self.schema.root, &mut self.cols, self.rows, &mut unknown)
+            .and_then(|_| sc.end().map_err(RecordError::from))
+            .and_then(|_| self.full_check(record));
+        if let Err(e) = res {
+            for c in &mut self.cols {
+                c.truncate(self.rows);
+            }
+            return Err(e);
+        }
+        if let Some(Column::I64(d, v)) = &mut self.extracted {
+            match time_extracted.and_then(parse_timestamp_us) {
+                Some(us) => {
+                    d.push(us);
+                    v.push_valid(true)
+                }
+                None => {
+                    d.push(0);
+                    v.push_valid(false)
+                }
+            }
+        }
+        self.rows += 1;
+        self.bytes += line_bytes;
+        if self.since.is_none() {
+            self.since = Some(Instant::now());
+        }
+        Ok(())
+    }
+
+    /// Keywords beyond the fast checks, via the full validator.
+    fn full_check(&self, record: &[u8]) -> Result<(), RecordError> {
+        let Some(v) = &self.schema.fallback else { return Ok(()) };
+        let value: serde_json::Value = serde_json::from_slice(record).map_err(|e| RecordError::Invalid { path: vec![], msg: e.to_string() })?;
+        match v.iter_errors(&value).next() {
+            None => Ok(()),
+            Some(e) => {
+                let path = e.instance_path().to_string();
+                let path = path.trim_start_matches('/').replace('/', ".");
+                Err(RecordError::Invalid {
+                    path: if path.is_empty() { vec![] } else { vec![path] },
+                    msg: e.to_string(),
+                })
+            }
+        }
+    }
+
+    /// True when a limit says this buffer must be flushed now.
+    pub fn is_full(&self, l: &Limits) -> bool {
+        self.rows > 0
+            && (self.bytes >= l.max_bytes
+                || (l.max_rows > 0 && self.rows >= l.max_rows)
+                || self.since.is_some_and(|t| t.elapsed() >= l.max_age))
+    }
+
+    /// Input bytes buffered.
+    pub fn bytes(&self) -> usize {
+        self.bytes
+    }
+
+    /// Takes the buffered rows as one RecordBatch (None when empty).
+    pub fn seal(&mut self, now_us: i64) -> Result<Option<RecordBatch>, ArrowError> {
+        if self.rows == 0 {
+            return Ok(None);
+        }
+        let fields = self.arrow.fields().clone();
+        let mut arrays: Vec<ArrayRef> = Vec::with_capacity(fields.len());
+        for (c, f) in self.cols.iter_mut().zip(fields.iter()) {
+            arrays.push(c.finish(f)?);
+        }
+        let n = self.rows;
+        for _ in 0..self.stamp_cols {
+            arrays.push(Arc::new(TimestampMicrosecondArray::from(vec![now_us; n]).with_timezone("UTC")));
+        }
+        if let Some(c) = &mut self.extracted {
+            arrays.push(c.finish(&fields[arrays.len()])?);
+        }
+        self.rows = 0;
+        self.bytes = 0;
+        self.since = None;
+        RecordBatch::try_new(self.arrow.clone(), arrays).map(Some)
+    }
+}

@@ -1,0 +1,224 @@
+//! Command-line parsing and the subcommands. Thin: it builds a config and
+//! calls the library; errors become exit codes here.
+
+mod about;
+
+use std::io::Read;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+use crate::config::{ConfigError, LoadConfig};
+use crate::load::{self, LoadError};
+
+/// Exit code: success.
+pub const EXIT_OK: u8 = 0;
+/// Exit code: unexpected internal error.
+pub const EXIT_INTERNAL: u8 = 1;
+/// Exit code: bad command-line usage (clap's own).
+pub const EXIT_USAGE: u8 = 2;
+/// Exit code: bad configuration.
+pub const EXIT_CONFIG: u8 = 3;
+/// Exit code: bad input (malformed line, invalid record under `fail`).
+pub const EXIT_INPUT: u8 = 4;
+/// Exit code: destination error (unreachable, refused, write failed).
+pub const EXIT_DESTINATION: u8 = 5;
+
+/// inlet: land Singer streams in a data lake.
+#[derive(Parser, Debug)]
+#[command(name = "inlet", version, about, long_about = None)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Singer target: read Singer messages on stdin, write files, print STATE on stdout.
+    Load(LoadArgs),
+    /// Write, read back, list and delete a probe object at the destination.
+    Check(CommonArgs),
+}
+
+#[derive(Args, Debug, Clone)]
+struct CommonArgs {
+    /// Config file (JSON or YAML); repeat it, later files win.
+    #[arg(long = "config", short = 'c', value_name = "FILE")]
+    config: Vec<PathBuf>,
+    /// Log format on stderr.
+    #[arg(long, value_enum)]
+    log_format: Option<LogFormat>,
+    /// Log level on stderr (error, warn, info, debug, trace).
+    #[arg(long)]
+    log_level: Option<String>,
+}
+
+#[derive(Args, Debug)]
+struct LoadArgs {
+    #[command(flatten)]
+    common: CommonArgs,
+    /// Read Singer messages from this file instead of stdin (`.gz` is gunzipped).
+    #[arg(long, value_name = "FILE")]
+    input: Option<PathBuf>,
+    /// Print the target's capabilities and settings, then exit.
+    #[arg(long)]
+    about: bool,
+    /// Format of --about.
+    #[arg(long, value_enum, default_value = "markdown", requires = "about")]
+    format: AboutFormat,
+}
+
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+enum AboutFormat {
+    Json,
+    Markdown,
+}
+
+/// Runs the CLI with `args` (argv0 `target-inlet` means `inlet load`).
+pub fn main_with(mut args: Vec<std::ffi::OsString>) -> ExitCode {
+    let invoked_as_target = args
+        .first()
+        .and_then(|a| std::path::Path::new(a).file_name().map(|f| f.to_string_lossy().starts_with("target-inlet")))
+        .unwrap_or(false);
+    if invoked_as_target {
+        let wants_version = args.iter().skip(1).any(|a| a == "--version" || a == "-V");
+        if !wants_version {
+            args.insert(1, "load".into());
+        }
+    }
+    let cli = match Cli::try_parse_from(args) {
+        Ok(c) => c,
+        Err(e) => {
+            let _ = e.print();
+            return ExitCode::from(if e.use_stderr() { EXIT_USAGE } else { EXIT_OK });
+        }
+    };
+    match cli.command {
+        Command::Load(a) => load_cmd(a),
+        Command::Check(a) => check_cmd(a),
+    }
+}
+
+fn env_pairs() -> Vec<(String, String)> {
+    std::env::vars().collect()
+}
+
+fn load_config(common: &CommonArgs) -> Result<LoadConfig, ConfigError> {
+    let (cfg, unknown) = LoadConfig::load(&common.config, &env_pairs())?;
+    init_logging(common, &cfg);
+    if !unknown.is_empty() {
+        tracing::warn!("ignoring config keys inlet does not know: {}", unknown.join(", "));
+    }
+    Ok(cfg)
+}
+
+fn init_logging(common: &CommonArgs, cfg: &LoadConfig) {
+    let level = common.log_level.clone().unwrap_or_else(|| cfg.log_level.clone());
+    let filter = tracing_subscriber::EnvFilter::try_from_env("INLET_LOG").unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(format!("inlet={level},warn")));
+    let json = common.log_format.map(|f| f == LogFormat::Json).unwrap_or(cfg.log_format == "json");
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_target(false).with_ansi(ansi);
+    let _ = if json { builder.json().try_init() } else { builder.try_init() };
+}
+
+fn fail(code: u8, msg: impl std::fmt::Display) -> ExitCode {
+    tracing::error!("{msg}");
+    eprintln!("inlet: error: {msg}");
+    ExitCode::from(code)
+}
+
+fn load_cmd(a: LoadArgs) -> ExitCode {
+    if a.about {
+        print!("{}", about::render(a.format == AboutFormat::Json));
+        return ExitCode::from(EXIT_OK);
+    }
+    let cfg = match load_config(&a.common) {
+        Ok(c) => c,
+        Err(e) => {
+            init_logging(&a.common, &LoadConfig::default());
+            return fail(EXIT_CONFIG, e);
+        }
+    };
+    let input: Box<dyn Read + Send> = match &a.input {
+        None => Box::new(std::io::stdin()),
+        Some(p) => match std::fs::File::open(p) {
+            Ok(f) if p.extension().is_some_and(|e| e == "gz") => Box::new(flate2::read::MultiGzDecoder::new(std::io::BufReader::new(f))),
+            Ok(f) => Box::new(f),
+            Err(e) => return fail(EXIT_INPUT, format!("cannot open --input {}: {e}", p.display())),
+        },
+    };
+    let started = std::time::Instant::now();
+    match load::run(&cfg, input, Box::new(std::io::stdout())) {
+        Ok(summary) => {
+            let records: u64 = summary.streams.values().map(|s| s.records).sum();
+            let rejected: u64 = summary.streams.values().map(|s| s.rejected).sum();
+            let files: u64 = summary.streams.values().map(|s| s.files).sum();
+            let secs = started.elapsed().as_secs_f64();
+            tracing::info!(
+                records,
+                rejected,
+                files,
+                states = summary.states_emitted,
+                seconds = format!("{secs:.2}"),
+                "load finished: {records} records in {files} files ({:.0} records/s)",
+                records as f64 / secs.max(1e-6)
+            );
+            ExitCode::from(EXIT_OK)
+        }
+        Err(e) => {
+            let code = match &e {
+                LoadError::Config(_) => EXIT_CONFIG,
+                LoadError::Input { .. } => EXIT_INPUT,
+                LoadError::Destination(_) => EXIT_DESTINATION,
+                LoadError::State(_) | LoadError::Internal(_) => EXIT_INTERNAL,
+            };
+            fail(code, e)
+        }
+    }
+}
+
+fn check_cmd(a: CommonArgs) -> ExitCode {
+    let cfg = match load_config(&a) {
+        Ok(c) => c,
+        Err(e) => {
+            init_logging(&a, &LoadConfig::default());
+            return fail(EXIT_CONFIG, e);
+        }
+    };
+    let dest = match cfg.destination() {
+        Ok(d) => d.to_string(),
+        Err(e) => return fail(EXIT_CONFIG, e),
+    };
+    let store = match crate::storage::Store::open(&dest) {
+        Ok(s) => s,
+        Err(e) => return fail(EXIT_DESTINATION, e),
+    };
+    let rt = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => return fail(EXIT_INTERNAL, e),
+    };
+    let steps = rt.block_on(crate::storage::check(&store));
+    let mut ok = true;
+    for s in &steps {
+        match &s.result {
+            Ok(()) => println!("ok      {:<7} {}", s.step, store.display()),
+            Err(e) => {
+                ok = false;
+                println!("FAILED  {:<7} {e}", s.step);
+            }
+        }
+    }
+    if ok && steps.len() == 4 {
+        println!("destination {} is usable (put, get, list, delete)", store.display());
+        ExitCode::from(EXIT_OK)
+    } else {
+        ExitCode::from(EXIT_DESTINATION)
+    }
+}

@@ -1,0 +1,22 @@
+//! inlet: lands Singer streams (and, later, database tables) in a data lake
+//! as typed Parquet, CSV or JSONL files, exactly once and in bounded memory.
+//!
+//! The modules follow the data flow: [`singer`] reads lines, [`schema`] turns
+//! SCHEMA messages into Arrow types and checks, [`batch`] buffers records as
+//! Arrow columns, [`format`] encodes files, [`layout`] names them, [`storage`]
+//! puts them, [`table`] commits them, and [`state`] releases STATE messages
+//! once everything before them is durable. [`load`] wires the stages together.
+
+#![warn(missing_docs)]
+
+pub mod batch;
+pub mod cli;
+pub mod config;
+pub mod format;
+pub mod layout;
+pub mod load;
+pub mod schema;
+pub mod singer;
+pub mod state;
+pub mod storage;
+pub mod table;

@@ -1,0 +1,374 @@
+//! The load job: reader → router (per stream) → stream buffers → writer
+//! thread, with the ledger deciding when STATE may go out.
+
+mod batch_files;
+mod progress;
+mod reject;
+
+use std::collections::{BTreeMap, HashMap};
+use std::io::{Read, Write};
+use std::sync::Arc;
+use std::sync::mpsc::RecvTimeoutError;
+use std::time::Duration;
+
+use crate::batch::{Limits, Metadata, StreamBuffer};
+use crate::config::{ConfigError, LoadConfig};
+use crate::format::{Codec, Encoder};
+use crate::layout::{Layout, PartitionKey, TableNames};
+use crate::schema::{SchemaError, StreamSchema};
+use crate::singer::{self, Line};
+use crate::state::{BatchId, Ledger, StateError};
+use crate::storage::{StorageError, Store};
+use crate::table::{Done, FileWriter, Job, TableError};
+pub use progress::{Progress, StreamStats};
+use reject::Rejects;
+
+/// Why a load stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    /// Bad settings (exit 3).
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// Bad input (exit 4).
+    #[error("input line {line}{}: {msg}", stream.as_ref().map(|s| format!(" (stream '{s}')")).unwrap_or_default())]
+    Input {
+        /// 1-based line number.
+        line: u64,
+        /// Stream, when known.
+        stream: Option<String>,
+        /// What is wrong and what to do.
+        msg: String,
+    },
+    /// The destination failed (exit 5).
+    #[error("{0}")]
+    Destination(String),
+    /// stdout or the state file failed.
+    #[error(transparent)]
+    State(#[from] StateError),
+    /// Anything else (exit 1).
+    #[error("{0}")]
+    Internal(String),
+}
+
+impl From<StorageError> for LoadError {
+    fn from(e: StorageError) -> Self {
+        LoadError::Destination(e.to_string())
+    }
+}
+
+impl From<TableError> for LoadError {
+    fn from(e: TableError) -> Self {
+        if e.is_destination() { LoadError::Destination(e.to_string()) } else { LoadError::Internal(e.to_string()) }
+    }
+}
+
+/// What a finished load did, per stream.
+#[derive(Debug, Default)]
+pub struct Summary {
+    /// Per-stream counters.
+    pub streams: BTreeMap<String, StreamStats>,
+    /// STATE lines written.
+    pub states_emitted: u64,
+}
+
+struct Sink {
+    buf: StreamBuffer,
+    names: TableNames,
+    batch: Option<BatchId>,
+}
+
+/// Runs `inlet load` on `input`, writing STATE values to `stdout`.
+pub fn run(cfg: &LoadConfig, input: Box<dyn Read + Send>, stdout: Box<dyn Write + Send>) -> Result<Summary, LoadError> {
+    let dest = cfg.destination()?;
+    let store = Store::open(dest)?;
+    let codec = Codec::parse(cfg.format, cfg.compression.as_deref()).map_err(|msg| ConfigError::Value { key: "compression".into(), msg })?;
+    let encoder = Encoder {
+        format: cfg.format,
+        codec,
+        row_group_size: cfg.row_group_size,
+        delimiter: cfg.csv_delimiter.as_bytes().first().copied().unwrap_or(b','),
+    };
+    let layout = Layout::new(cfg, encoder.extension());
+    let partitions = cfg
+        .partition_keys
+        .iter()
+        .map(|p| PartitionKey::parse(p).map(|mut k| {
+            k.column = cfg.column_header_format.apply(&k.column);
+            k
+        }))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|msg| ConfigError::Value { key: "partition_keys".into(), msg })?;
+    let writer = FileWriter::start(store.clone(), encoder, layout.clone(), partitions.clone())
+        .map_err(|e| LoadError::Internal(format!("cannot start the writer thread: {e}")))?;
+    let mut r = Router {
+        cfg,
+        limits: Limits {
+            max_bytes: cfg.batch_max_bytes() as usize,
+            max_rows: cfg.batch_max_rows as usize,
+            max_age: cfg.batch_max_age(),
+        },
+        meta: Metadata { prefix: cfg.add_metadata_columns.then(|| cfg.metadata_column_prefix.clone()) },
+        layout,
+        partitions,
+        sinks: HashMap::new(),
+        ledger: Ledger::new(stdout, cfg.state_file.clone()),
+        writer,
+        rejects: Rejects::new(cfg.on_invalid_record),
+        progress: Progress::new(),
+        failure: None,
+        line_no: 0,
+    };
+    let outcome = r.read_all(input);
+    r.finish(outcome)
+}
+
+struct Router<'c> {
+    cfg: &'c LoadConfig,
+    limits: Limits,
+    meta: Metadata,
+    layout: Layout,
+    partitions: Vec<PartitionKey>,
+    sinks: HashMap<String, Sink>,
+    ledger: Ledger,
+    writer: FileWriter,
+    rejects: Rejects,
+    progress: Progress,
+    failure: Option<LoadError>,
+    line_no: u64,
+}
+
+impl Router<'_> {
+    fn read_all(&mut self, input: Box<dyn Read + Send>) -> Result<(), LoadError> {
+        let blocks = singer::reader::spawn(input);
+        loop {
+            match blocks.recv_timeout(Duration::from_secs(1)) {
+                Ok(Ok(block)) => {
+                    for line in block.split(|b| *b == b'\n') {
+                        self.line_no += 1;
+                        self.line(line)?;
+                    }
+                    // the split yields one empty piece after a final newline
+                    if block.last() == Some(&b'\n') {
+                        self.line_no -= 1;
+                    }
+                }
+                Ok(Err(e)) => {
+                    return Err(LoadError::Input { line: self.line_no, stream: None, msg: format!("cannot read the input: {e}") });
+                }
+                Err(RecvTimeoutError::Disconnected) => return Ok(()),
+                Err(RecvTimeoutError::Timeout) => {}
+            }
+            self.poll_done(false)?;
+            self.flush_aged()?;
+            self.progress.tick();
+        }
+    }
+
+    fn line(&mut self, line: &[u8]) -> Result<(), LoadError> {
+        let parsed = match singer::parse_line(line) {
+            Ok(l) => l,
+            Err(e) => return self.reject(None, line, e.to_string()),
+        };
+        match parsed {
+            Line::Record(rec) => {
+                let Some(sink) = self.sinks.get_mut(rec.stream.as_ref()) else {
+                    let msg = format!("RECORD for stream '{}' arrived before any SCHEMA for it; the tap must send a SCHEMA message first", rec.stream);
+                    let stream = rec.stream.into_owned();
+                    return self.reject(Some(&stream), line, msg);
+                };
+                match sink.buf.push(rec.record, rec.time_extracted, line.len() + 1) {
+                    Ok(()) => {
+                        if sink.batch.is_none() {
+                            sink.batch = Some(self.ledger.open_batch());
+                        }
+                        self.progress.record(rec.stream.as_ref(), line.len() + 1);
+                        if sink.buf.is_full(&self.limits) {
+                            let stream = rec.stream.into_owned();
+                            self.flush(&stream)?;
+                        }
+                        Ok(())
+                    }
+                    Err(e) => {
+                        let stream = rec.stream.into_owned();
+                        self.reject(Some(&stream), line, e.to_string())
+                    }
+                }
+            }
+            Line::Schema(m) => self.schema(m),
+            Line::State(v) => Ok(self.ledger.state(v)?),
+            Line::ActivateVersion { stream, version } => {
+                tracing::debug!(stream = %stream, version, "ACTIVATE_VERSION: file destinations keep every version's files");
+                Ok(())
+            }
+            Line::Batch(m) => self.batch_message(m),
+            Line::Ignored(t) => {
+                if !t.is_empty() {
+                    tracing::debug!(line = self.line_no, "ignoring a '{t}' message");
+                }
+                Ok(())
+            }
+        }
+    }
+
+    fn schema(&mut self, m: singer::SchemaMessage) -> Result<(), LoadError> {
+        if let Some(s) = self.sinks.get(&m.stream)
+            && s.buf.schema.raw == m.schema
+        {
+            return Ok(()); // taps repeat SCHEMA messages; nothing changes
+        }
+        let compiled = StreamSchema::compile(m.schema, self.cfg.column_header_format, self.cfg.validate_records).map_err(|e| match e {
+            e @ SchemaError::Collision { .. } => LoadError::Config(ConfigError::Value { key: "column_header_format".into(), msg: format!("stream '{}': {e}", m.stream) }),
+            e => LoadError::Input { line: self.line_no, stream: Some(m.stream.clone()), msg: format!("unusable SCHEMA: {e}") },
+        })?;
+        for k in &self.partitions {
+            if !compiled.root.fields.iter().any(|f| f.out_name == k.column) {
+                return Err(LoadError::Config(ConfigError::Value {
+                    key: "partition_keys".into(),
+                    msg: format!("stream '{}' has no column '{}' (columns: {})", m.stream, k.column, compiled.root.fields.iter().map(|f| f.out_name.as_str()).collect::<Vec<_>>().join(", ")),
+                }));
+            }
+        }
+        if let Some(old) = self.sinks.get(&m.stream) {
+            if !compiled.is_additive_over(&old.buf.schema) {
+                tracing::warn!(stream = %m.stream, "the new SCHEMA changes or removes columns; files written from now on have the new columns");
+            }
+            self.flush(&m.stream)?;
+        }
+        let buf = StreamBuffer::new(&m.stream, Arc::new(compiled), &self.meta, self.cfg.column_header_format, self.cfg.validate_records);
+        let names = self.layout.names(&m.stream);
+        let batch = self.sinks.remove(&m.stream).and_then(|s| s.batch);
+        self.progress.stream(&m.stream);
+        self.sinks.insert(m.stream, Sink { buf, names, batch });
+        Ok(())
+    }
+
+    fn reject(&mut self, stream: Option<&str>, line: &[u8], msg: String) -> Result<(), LoadError> {
+        let line_no = self.line_no;
+        match self.rejects.handle(line_no, stream, line, &msg) {
+            Some(err) => Err(err),
+            None => {
+                if let Some(s) = stream {
+                    self.progress.rejected(s);
+                }
+                if self.rejects.quarantine_bytes() > 8 << 20 {
+                    self.flush_rejects()?;
+                }
+                Ok(())
+            }
+        }
+    }
+
+    /// Seals a stream's buffer and hands it to the writer.
+    fn flush(&mut self, stream: &str) -> Result<(), LoadError> {
+        let Some(sink) = self.sinks.get_mut(stream) else { return Ok(()) };
+        let now_us = chrono::Utc::now().timestamp_micros();
+        let batch = sink.buf.seal(now_us).map_err(|e| LoadError::Internal(format!("stream '{stream}': building the batch: {e}")))?;
+        let Some(id) = sink.batch.take() else { return Ok(()) };
+        match batch {
+            Some(batch) => self.writer.send(Job::Batch { id, names: sink.names.clone(), batch })?,
+            None => self.ledger.abandoned(id)?,
+        }
+        self.poll_done(false)
+    }
+
+    fn flush_rejects(&mut self) -> Result<(), LoadError> {
+        for (stream, bytes) in self.rejects.take_quarantine() {
+            let id = self.ledger.open_batch();
+            let dir = format!("_rejected/{}", crate::layout::safe_segment(&stream));
+            self.writer.send(Job::Raw { id, stream, dir, bytes })?;
+        }
+        Ok(())
+    }
+
+    fn flush_aged(&mut self) -> Result<(), LoadError> {
+        let aged: Vec<String> = self.sinks.iter().filter(|(_, s)| s.buf.is_full(&self.limits)).map(|(k, _)| k.clone()).collect();
+        for s in aged {
+            self.flush(&s)?;
+        }
+        Ok(())
+    }
+
+    /// Applies finished writes to the ledger; `wait` blocks for all of them.
+    fn poll_done(&mut self, wait: bool) -> Result<(), LoadError> {
+        loop {
+            let d: Done = if wait {
+                match self.writer.done.recv() {
+                    Ok(d) => d,
+                    Err(_) => return Ok(()),
+                }
+            } else {
+                match self.writer.done.try_recv() {
+                    Ok(d) => d,
+                    Err(_) => return Ok(()),
+                }
+            };
+            match d.result {
+                Ok(files) => {
+                    self.progress.files(&d.stream, &files);
+                    self.ledger.committed(d.id)?;
+                }
+                Err(e) => {
+                    tracing::error!("{e}");
+                    if self.failure.is_none() {
+                        self.failure = Some(e.into());
+                    }
+                }
+            }
+            if let Some(f) = self.failure.take() {
+                return Err(f);
+            }
+        }
+    }
+
+    fn finish(mut self, outcome: Result<(), LoadError>) -> Result<Summary, LoadError> {
+        let outcome = outcome.and_then(|_| {
+            let streams: Vec<String> = self.sinks.keys().cloned().collect();
+            for s in streams {
+                self.flush(&s)?;
+            }
+            self.flush_rejects()
+        });
+        // whether we stop cleanly or not, finish what is in flight: those
+        // batches were complete, and their STATE may go out
+        self.writer.close();
+        let drained = self.poll_done(true);
+        self.progress.finish();
+        let outcome = outcome.and(drained);
+        let summary = Summary { streams: self.progress.take(), states_emitted: self.ledger.emitted_count };
+        for (name, s) in &summary.streams {
+            tracing::info!(stream = %name, records = s.records, files = s.files, rejected = s.rejected, bytes_in = s.bytes, bytes_out = s.bytes_out, "stream done");
+        }
+        if self.ledger.pending() > 0 && outcome.is_ok() {
+            tracing::warn!("{} STATE message(s) could not be emitted", self.ledger.pending());
+        }
+        outcome.map(|_| summary)
+    }
+
+    fn batch_message(&mut self, m: singer::BatchMessage) -> Result<(), LoadError> {
+        let line_no = self.line_no;
+        let files = batch_files::read_manifest(&m).map_err(|msg| LoadError::Input { line: line_no, stream: Some(m.stream.clone()), msg })?;
+        for (uri, lines) in files {
+            for (i, rec) in lines.split(|b| *b == b'\n').enumerate() {
+                if rec.iter().all(u8::is_ascii_whitespace) {
+                    continue;
+                }
+                let Some(sink) = self.sinks.get_mut(&m.stream) else {
+                    return Err(LoadError::Input { line: line_no, stream: Some(m.stream.clone()), msg: "BATCH arrived before any SCHEMA for the stream".into() });
+                };
+                if let Err(e) = sink.buf.push(rec, None, rec.len() + 1) {
+                    let msg = format!("{uri} line {}: {e}", i + 1);
+                    self.reject(Some(&m.stream.clone()), rec, msg)?;
+                    continue;
+                }
+                if sink.batch.is_none() {
+                    sink.batch = Some(self.ledger.open_batch());
+                }
+                self.progress.record(&m.stream, rec.len() + 1);
+                if sink.buf.is_full(&self.limits) {
+                    self.flush(&m.stream)?;
+                }
+            }
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,100 @@
+//! Reads the input on its own thread and hands over blocks of whole lines,
+//! so the decoder never waits on a read and can notice idle time (for
+//! age-based flushes) while a slow tap is quiet.
+
+use std::io::{self, Read};
+use std::sync::mpsc::{self, Receiver, SyncSender};
+use std::thread;
+
+/// Target size of one block.
+const BLOCK: usize = 1 << 20;
+/// Blocks queued ahead of the decoder.
+const QUEUE: usize = 4;
+
+/// A chunk of input made of whole lines (the last block may lack a final newline).
+pub type Block = Vec<u8>;
+
+/// Starts the reader thread.
+pub fn spawn(mut input: Box<dyn Read + Send>) -> Receiver<io::Result<Block>> {
+    let (tx, rx) = mpsc::sync_channel(QUEUE);
+    thread::Builder::new()
+        .name("inlet-reader".into())
+        .spawn(move || read_loop(&mut input, &tx))
+        .map_err(|e| tracing::error!("cannot start the reader thread: {e}"))
+        .ok();
+    rx
+}
+
+fn read_loop(input: &mut dyn Read, tx: &SyncSender<io::Result<Block>>) {
+    let mut carry: Vec<u8> = Vec::new();
+    loop {
+        let mut buf = std::mem::take(&mut carry);
+        let start = buf.len();
+        buf.resize(start.max(BLOCK / 2) + BLOCK, 0);
+        let mut filled = start;
+        // read until the buffer holds at least one newline past `start`, or EOF
+        let eof = loop {
+            match input.read(&mut buf[filled..]) {
+                Ok(0) => break true,
+                Ok(n) => {
+                    let had_newline = memchr::memchr(b'\n', &buf[filled..filled + n]).is_some();
+                    filled += n;
+                    if had_newline && filled >= BLOCK / 2 || filled == buf.len() && had_newline {
+                        break false;
+                    }
+                    if filled == buf.len() {
+                        // one very long line: grow
+                        let len = buf.len();
+                        buf.resize(len * 2, 0);
+                    }
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => {
+                    let _ = tx.send(Err(e));
+                    return;
+                }
+            }
+            // a slow producer: hand over what we have as soon as a line is complete
+            if memchr::memchr(b'\n', &buf[start..filled]).is_some() {
+                break false;
+            }
+        };
+        buf.truncate(filled);
+        if eof {
+            if !buf.is_empty() {
+                let _ = tx.send(Ok(buf));
+            }
+            return;
+        }
+        let cut = memchr::memrchr(b'\n', &buf).map_or(0, |p| p + 1);
+        carry = buf[cut..].to_vec();
+        buf.truncate(cut);
+        if tx.send(Ok(buf)).is_err() {
+            return; // the decoder stopped
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn blocks_hold_whole_lines() {
+        let mut text = Vec::new();
+        for i in 0..50_000 {
+            text.extend_from_slice(format!("{{\"n\":{i}}}\n").as_bytes());
+        }
+        text.extend_from_slice(&vec![b'x'; 3 * BLOCK]); // a long last line without newline
+        let rx = spawn(Box::new(std::io::Cursor::new(text.clone())));
+        let mut all = Vec::new();
+        for b in rx {
+            let b = b.unwrap();
+            if all.len() + b.len() < text.len() {
+                assert_eq!(b.last(), Some(&b'\n'));
+            }
+            all.extend_from_slice(&b);
+        }
+        assert_eq!(all, text);
+    }
+}

@@ -1,0 +1,425 @@
+//! A small zero-copy JSON scanner over one input line.
+//!
+//! The hot path (RECORD lines) is decoded straight from bytes into column
+//! buffers, so we need a tokenizer that hands out slices instead of building a
+//! `serde_json::Value` per record.
+
+use std::fmt;
+
+/// Why a line is not valid JSON, with the byte offset where it broke.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SyntaxError {
+    /// Byte offset in the line (0-based).
+    pub at: usize,
+    /// What was wrong.
+    pub what: &'static str,
+}
+
+impl std::error::Error for SyntaxError {}
+
+impl fmt::Display for SyntaxError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "invalid JSON at byte {}: {}", self.at, self.what)
+    }
+}
+
+/// Nesting deeper than this is rejected instead of overflowing the stack.
+const MAX_DEPTH: usize = 256;
+
+/// Cursor over the bytes of one JSON document.
+pub struct Scanner<'a> {
+    b: &'a [u8],
+    i: usize,
+}
+
+impl<'a> Scanner<'a> {
+    /// Starts at the beginning of `b`.
+    pub fn new(b: &'a [u8]) -> Self {
+        Scanner { b, i: 0 }
+    }
+
+    /// The whole input.
+    pub fn input(&self) -> &'a [u8] {
+        self.b
+    }
+
+    /// Current byte offset.
+    pub fn pos(&self) -> usize {
+        self.i
+    }
+
+    fn err(&self, what: &'static str) -> SyntaxError {
+        SyntaxError { at: self.i, what }
+    }
+
+    /// Skips white space and returns the next byte without consuming it.
+    #[inline]
+    pub fn peek(&mut self) -> Result<u8, SyntaxError> {
+        while let Some(&c) = self.b.get(self.i) {
+            if c == b' ' || c == b'\t' || c == b'\r' || c == b'\n' {
+                self.i += 1;
+            } else {
+                return Ok(c);
+            }
+        }
+        Err(self.err("unexpected end of input"))
+    }
+
+    /// Consumes `c` (after white space) or fails.
+    #[inline]
+    pub fn expect(&mut self, c: u8, what: &'static str) -> Result<(), SyntaxError> {
+        if self.peek()? == c {
+            self.i += 1;
+            Ok(())
+        } else {
+            Err(self.err(what))
+        }
+    }
+
+    /// After the last value: only white space may follow.
+    pub fn end(&mut self) -> Result<(), SyntaxError> {
+        match self.peek() {
+            Err(_) => Ok(()),
+            Ok(_) => Err(self.err("unexpected data after the JSON value")),
+        }
+    }
+
+    /// Starts an object: consumes `{`. Returns false if the next value is not an object.
+    #[inline]
+    pub fn begin_object(&mut self) -> Result<bool, SyntaxError> {
+        if self.peek()? == b'{' {
+            self.i += 1;
+            Ok(true)
+        } else {
+            Ok(false)
+        }
+    }
+
+    /// Next key of an object: `Some(raw key, has_escapes)` or `None` at `}`.
+    /// `first` is true for the first call after `{`.
+    #[inline]
+    pub fn next_key(&mut self, first: bool) -> Result<Option<(&'a [u8], bool)>, SyntaxError> {
+        let c = self.peek()?;
+        if c == b'}' {
+            self.i += 1;
+            return Ok(None);
+        }
+        if !first {
+            if c != b',' {
+                return Err(self.err("expected ',' or '}' in object"));
+            }
+            self.i += 1;
+            self.peek()?;
+        }
+        if self.b[self.i] != b'"' {
+            return Err(self.err("expected a string key in object"));
+        }
+        let key = self.raw_string()?;
+        self.expect(b':', "expected ':' after object key")?;
+        Ok(Some(key))
+    }
+
+    /// Starts an array: consumes `[`.
+    #[inline]
+    pub fn begin_array(&mut self) -> Result<bool, SyntaxError> {
+        if self.peek()? == b'[' {
+            self.i += 1;
+            Ok(true)
+        } else {
+            Ok(false)
+        }
+    }
+
+    /// True if another array item follows, false at `]`.
+    #[inline]
+    pub fn next_item(&mut self, first: bool) -> Result<bool, SyntaxError> {
+        let c = self.peek()?;
+        if c == b']' {
+            self.i += 1;
+            return Ok(false);
+        }
+        if !first {
+            if c != b',' {
+                return Err(self.err("expected ',' or ']' in array"));
+            }
+            self.i += 1;
+            self.peek()?;
+        }
+        Ok(true)
+    }
+
+    /// A string at the cursor: the raw bytes between the quotes and whether
+    /// they contain escapes. Control characters are rejected.
+    #[inline]
+    pub fn raw_string(&mut self) -> Result<(&'a [u8], bool), SyntaxError> {
+        if self.peek()? != b'"' {
+            return Err(self.err("expected a string"));
+        }
+        self.i += 1;
+        let start = self.i;
+        let mut escapes = false;
+        loop {
+            match memchr::memchr2(b'"', b'\\', &self.b[self.i..]) {
+                None => {
+                    self.i = self.b.len();
+                    return Err(self.err("unterminated string"));
+                }
+                Some(off) => {
+                    self.i += off;
+                    if self.b[self.i] == b'"' {
+                        let s = &self.b[start..self.i];
+                        if s.iter().any(|&c| c < 0x20) {
+                            return Err(SyntaxError {
+                                at: start,
+                                what: "control character in string (must be escaped)",
+                            });
+                        }
+                        self.i += 1;
+                        return Ok((s, escapes));
+                    }
+                    escapes = true;
+                    // skip the escaped byte; \u sequences are checked when unescaped
+                    self.i += 2;
+                    if self.i > self.b.len() {
+                        return Err(self.err("unterminated string"));
+                    }
+                }
+            }
+        }
+    }
+
+    /// A number at the cursor, as its raw text (grammar checked).
+    #[inline]
+    pub fn number(&mut self) -> Result<&'a [u8], SyntaxError> {
+        self.peek()?;
+        let b = self.b;
+        let start = self.i;
+        let mut i = self.i;
+        if b.get(i) == Some(&b'-') {
+            i += 1;
+        }
+        let digits = |i: &mut usize| {
+            let s = *i;
+            while b.get(*i).is_some_and(|c| c.is_ascii_digit()) {
+                *i += 1;
+            }
+            *i - s
+        };
+        let int_start = i;
+        let n = digits(&mut i);
+        if n == 0 || (n > 1 && b[int_start] == b'0') {
+            self.i = i;
+            return Err(self.err("invalid number"));
+        }
+        if b.get(i) == Some(&b'.') {
+            i += 1;
+            if digits(&mut i) == 0 {
+                self.i = i;
+                return Err(self.err("invalid number"));
+            }
+        }
+        if matches!(b.get(i), Some(b'e' | b'E')) {
+            i += 1;
+            if matches!(b.get(i), Some(b'+' | b'-')) {
+                i += 1;
+            }
+            if digits(&mut i) == 0 {
+                self.i = i;
+                return Err(self.err("invalid number"));
+            }
+        }
+        self.i = i;
+        Ok(&b[start..i])
+    }
+
+    /// Consumes `true`, `false` or `null`.
+    #[inline]
+    pub fn literal(&mut self) -> Result<Literal, SyntaxError> {
+        let rest = &self.b[self.i..];
+        let (lit, n) = if rest.starts_with(b"true") {
+            (Literal::True, 4)
+        } else if rest.starts_with(b"false") {
+            (Literal::False, 5)
+        } else if rest.starts_with(b"null") {
+            (Literal::Null, 4)
+        } else {
+            return Err(self.err("expected a JSON value"));
+        };
+        self.i += n;
+        Ok(lit)
+    }
+
+    /// Skips one value of any kind and returns its raw text.
+    pub fn skip_value(&mut self) -> Result<&'a [u8], SyntaxError> {
+        self.peek()?;
+        let start = self.i;
+        self.skip_inner(0)?;
+        Ok(&self.b[start..self.i])
+    }
+
+    fn skip_inner(&mut self, depth: usize) -> Result<(), SyntaxError> {
+        if depth > MAX_DEPTH {
+            return Err(self.err("nesting too deep"));
+        }
+        match self.peek()? {
+            b'"' => self.raw_string().map(|_| ()),
+            b'{' => {
+                self.i += 1;
+                let mut first = true;
+                while self.next_key(first)?.is_some() {
+                    first = false;
+                    self.skip_inner(depth + 1)?;
+                }
+                Ok(())
+            }
+            b'[' => {
+                self.i += 1;
+                let mut first = true;
+                while self.next_item(first)? {
+                    first = false;
+                    self.skip_inner(depth + 1)?;
+                }
+                Ok(())
+            }
+            b'-' | b'0'..=b'9' => self.number().map(|_| ()),
+            _ => self.literal().map(|_| ()),
+        }
+    }
+}
+
+/// The three JSON literals.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Literal {
+    /// `true`
+    True,
+    /// `false`
+    False,
+    /// `null`
+    Null,
+}
+
+/// Appends the unescaped form of a raw JSON string body to `out`.
+/// `raw` comes from [`Scanner::raw_string`], so it is valid UTF-8 when the line is.
+pub fn unescape_into(raw: &[u8], out: &mut Vec<u8>) -> Result<(), &'static str> {
+    let mut i = 0;
+    while i < raw.len() {
+        match memchr::memchr(b'\\', &raw[i..]) {
+            None => {
+                out.extend_from_slice(&raw[i..]);
+                return Ok(());
+            }
+            Some(off) => {
+                out.extend_from_slice(&raw[i..i + off]);
+                i += off + 1;
+                let c = *raw.get(i).ok_or("unterminated escape")?;
+                i += 1;
+                let simple = match c {
+                    b'"' => b'"',
+                    b'\\' => b'\\',
+                    b'/' => b'/',
+                    b'b' => 8,
+                    b'f' => 12,
+                    b'n' => b'\n',
+                    b'r' => b'\r',
+                    b't' => b'\t',
+                    b'u' => {
+                        let hi = hex4(raw, i)?;
+                        i += 4;
+                        let cp = if (0xD800..0xDC00).contains(&hi) {
+                            if raw.get(i) != Some(&b'\\') || raw.get(i + 1) != Some(&b'u') {
+                                return Err("unpaired surrogate in \\u escape");
+                            }
+                            let lo = hex4(raw, i + 2)?;
+                            if !(0xDC00..0xE000).contains(&lo) {
+                                return Err("unpaired surrogate in \\u escape");
+                            }
+                            i += 6;
+                            0x10000 + ((hi - 0xD800) << 10) + (lo - 0xDC00)
+                        } else if (0xDC00..0xE000).contains(&hi) {
+                            return Err("unpaired surrogate in \\u escape");
+                        } else {
+                            hi
+                        };
+                        let ch = char::from_u32(cp).ok_or("invalid \\u escape")?;
+                        let mut buf = [0u8; 4];
+                        out.extend_from_slice(ch.encode_utf8(&mut buf).as_bytes());
+                        continue;
+                    }
+                    _ => return Err("invalid escape sequence"),
+                };
+                out.push(simple);
+            }
+        }
+    }
+    Ok(())
+}
+
+fn hex4(raw: &[u8], i: usize) -> Result<u32, &'static str> {
+    let h = raw.get(i..i + 4).ok_or("truncated \\u escape")?;
+    let mut v = 0u32;
+    for &c in h {
+        let d = (c as char).to_digit(16).ok_or("invalid \\u escape")?;
+        v = v * 16 + d;
+    }
+    Ok(v)
+}
+
+/// A raw string body as text, unescaping only when needed.
+pub fn string_value(raw: &[u8], escapes: bool) -> Result<std::borrow::Cow<'_, str>, &'static str> {
+    if !escapes {
+        return std::str::from_utf8(raw)
+            .map(std::borrow::Cow::Borrowed)
+            .map_err(|_| "invalid UTF-8 in string");
+    }
+    let mut out = Vec::with_capacity(raw.len());
+    unescape_into(raw, &mut out)?;
+    String::from_utf8(out)
+        .map(std::borrow::Cow::Owned)
+        .map_err(|_| "invalid UTF-8 in string")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn walks_an_object() {
+        let mut s = Scanner::new(br#" {"a": 1, "b\"": [true, null, "x"], "c": -1.5e3} "#);
+        assert!(s.begin_object().unwrap());
+        let (k, esc) = s.next_key(true).unwrap().unwrap();
+        assert_eq!((k, esc), (&b"a"[..], false));
+        assert_eq!(s.number().unwrap(), b"1");
+        let (k, esc) = s.next_key(false).unwrap().unwrap();
+        assert_eq!(string_value(k, esc).unwrap(), "b\"");
+        assert_eq!(s.skip_value().unwrap(), br#"[true, null, "x"]"#);
+        s.next_key(false).unwrap().unwrap();
+        assert_eq!(s.number().unwrap(), b"-1.5e3");
+        assert!(s.next_key(false).unwrap().is_none());
+        s.end().unwrap();
+    }
+
+    #[test]
+    fn rejects_bad_json() {
+        for bad in [
+            &br#"{"a": 01}"#[..],
+            br#"{"a": "x
+"}"#,
+            br#"{"a" 1}"#,
+            br#"{"a": tru}"#,
+            br#"{"a": "unterminated}"#,
+            br#"{"a": 1,}"#,
+        ] {
+            let mut s = Scanner::new(bad);
+            assert!(s.skip_value().and_then(|_| s.end()).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn unescapes_unicode_and_surrogates() {
+        let mut out = Vec::new();
+        unescape_into(br#"caf\u00e9 \ud83d\ude80 \n\t\\"#, &mut out).unwrap();
+        assert_eq!(String::from_utf8(out).unwrap(), "café 🚀 \n\t\\");
+        assert!(unescape_into(br#"\ud83d alone"#, &mut Vec::new()).is_err());
+        assert!(unescape_into(br#"\x"#, &mut Vec::new()).is_err());
+    }
+}

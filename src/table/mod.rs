@@ -1,0 +1,218 @@
+//! The commit protocol for plain files: a writer thread encodes each sealed
+//! batch, splits it by partition, and publishes every file with a create-only
+//! put. A batch is committed when all of its files are; only then may the
+//! STATE messages waiting on it be emitted.
+
+use std::collections::HashMap;
+use std::sync::mpsc::{self, Receiver, SyncSender};
+use std::thread::JoinHandle;
+
+use arrow_array::RecordBatch;
+use bytes::Bytes;
+use chrono::Utc;
+
+use crate::format::{Encoder, FormatError};
+use crate::layout::{Layout, PartitionKey, TableNames, part_number, partition_rows};
+use crate::state::BatchId;
+use crate::storage::{StorageError, Store};
+
+/// How many times a name clash is retried with a fresh name.
+const NAME_ATTEMPTS: usize = 50;
+
+/// Errors writing a batch.
+#[derive(Debug, thiserror::Error)]
+pub enum TableError {
+    /// Encoding failed.
+    #[error("stream '{stream}': {source}")]
+    Format {
+        /// Stream.
+        stream: String,
+        /// Cause.
+        source: FormatError,
+    },
+    /// Partitioning failed (bad partition key).
+    #[error("stream '{stream}': {msg}")]
+    Partition {
+        /// Stream.
+        stream: String,
+        /// Cause.
+        msg: String,
+    },
+    /// The destination refused.
+    #[error("stream '{stream}': {source}")]
+    Storage {
+        /// Stream.
+        stream: String,
+        /// Cause.
+        source: StorageError,
+    },
+    /// The writer thread is gone.
+    #[error("the writer thread stopped unexpectedly")]
+    WriterGone,
+}
+
+impl TableError {
+    /// True when the destination (not the data) is at fault.
+    pub fn is_destination(&self) -> bool {
+        matches!(self, TableError::Storage { .. })
+    }
+}
+
+/// Work for the writer thread.
+pub enum Job {
+    /// A sealed batch of one stream.
+    Batch {
+        /// Ledger id.
+        id: BatchId,
+        /// Names for the path.
+        names: TableNames,
+        /// The rows.
+        batch: RecordBatch,
+    },
+    /// Raw bytes to write as one new file in a folder (quarantined lines).
+    Raw {
+        /// Ledger id.
+        id: BatchId,
+        /// Stream.
+        stream: String,
+        /// Folder relative to the destination.
+        dir: String,
+        /// File content.
+        bytes: Vec<u8>,
+    },
+}
+
+/// A file that was published.
+#[derive(Debug, Clone)]
+pub struct Written {
+    /// Path relative to the destination.
+    pub path: String,
+    /// Rows in it (0 for raw files).
+    pub rows: usize,
+    /// Size in bytes.
+    pub bytes: usize,
+}
+
+/// The outcome of one job.
+pub struct Done {
+    /// Ledger id.
+    pub id: BatchId,
+    /// Stream.
+    pub stream: String,
+    /// Files written, or why not.
+    pub result: Result<Vec<Written>, TableError>,
+}
+
+/// Handle to the writer thread.
+pub struct FileWriter {
+    tx: Option<SyncSender<Job>>,
+    /// Completed jobs, in order.
+    pub done: Receiver<Done>,
+    handle: Option<JoinHandle<()>>,
+}
+
+struct Worker {
+    store: Store,
+    encoder: Encoder,
+    layout: Layout,
+    partitions: Vec<PartitionKey>,
+    parts: HashMap<String, u64>,
+    rt: tokio::runtime::Runtime,
+}
+
+impl FileWriter {
+    /// Starts the writer thread.
+    pub fn start(store: Store, encoder: Encoder, layout: Layout, partitions: Vec<PartitionKey>) -> std::io::Result<FileWriter> {
+        // rendezvous: at most one batch encoding while the next one fills
+        let (tx, rx) = mpsc::sync_channel::<Job>(0);
+        let (done_tx, done) = mpsc::channel();
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+        let mut w = Worker { store, encoder, layout, partitions, parts: HashMap::new(), rt };
+        let handle = std::thread::Builder::new().name("inlet-writer".into()).spawn(move || {
+            for job in rx {
+                let d = w.run(job);
+                if done_tx.send(d).is_err() {
+                    return;
+                }
+            }
+        })?;
+        Ok(FileWriter { tx: Some(tx), done, handle: Some(handle) })
+    }
+
+    /// Hands a job over (blocks while the writer is busy with the previous one).
+    pub fn send(&self, job: Job) -> Result<(), TableError> {
+        self.tx.as_ref().ok_or(TableError::WriterGone)?.send(job).map_err(|_| TableError::WriterGone)
+    }
+
+    /// No more jobs; returns once every job is done.
+    pub fn close(&mut self) {
+        self.tx = None;
+        if let Some(h) = self.handle.take() {
+            let _ = h.join();
+        }
+    }
+}
+
+impl Worker {
+    fn run(&mut self, job: Job) -> Done {
+        match job {
+            Job::Batch { id, names, batch } => {
+                let stream = names.stream.clone();
+                let result = self.write_batch(&names, &batch);
+                Done { id, stream, result }
+            }
+            Job::Raw { id, stream, dir, bytes } => {
+                let n = bytes.len();
+                let rel = format!("{dir}/{}-{}.jsonl", Utc::now().format("%Y%m%d-%H%M%S"), uuid::Uuid::new_v4().simple());
+                let result = self
+                    .rt
+                    .block_on(self.store.put_new(&rel, Bytes::from(bytes)))
+                    .map(|_| vec![Written { path: rel, rows: 0, bytes: n }])
+                    .map_err(|source| TableError::Storage { stream: stream.clone(), source });
+                Done { id, stream, result }
+            }
+        }
+    }
+
+    fn write_batch(&mut self, names: &TableNames, batch: &RecordBatch) -> Result<Vec<Written>, TableError> {
+        let stream = || names.stream.clone();
+        let groups = partition_rows(batch, &self.partitions).map_err(|e| TableError::Partition { stream: stream(), msg: e.to_string() })?;
+        let mut written = Vec::with_capacity(groups.len());
+        for (partition, rows) in groups {
+            let bytes = Bytes::from(self.encoder.encode(&rows).map_err(|source| TableError::Format { stream: stream(), source })?);
+            let path = self.publish(names, &partition, bytes.clone()).map_err(|source| TableError::Storage { stream: stream(), source })?;
+            tracing::debug!(stream = %names.stream, path = %path, rows = rows.num_rows(), "file written");
+            written.push(Written { path, rows: rows.num_rows(), bytes: bytes.len() });
+        }
+        Ok(written)
+    }
+
+    /// Puts a file under a fresh name; a clash (another writer, same second) picks the next name.
+    fn publish(&mut self, names: &TableNames, partition: &str, bytes: Bytes) -> Result<String, StorageError> {
+        let dir = self.layout.table_dir(names);
+        let uses_parts = self.layout.uses_parts();
+        if uses_parts && !self.parts.contains_key(&dir) {
+            let existing = self.rt.block_on(self.store.list(&dir))?;
+            let next = existing.iter().filter_map(|p| part_number(p)).max().map_or(0, |m| m + 1);
+            self.parts.insert(dir.clone(), next);
+        }
+        let mut last = None;
+        for _ in 0..NAME_ATTEMPTS {
+            let part = if uses_parts { self.parts.get(&dir).copied() } else { None };
+            let unique = uuid::Uuid::new_v4().simple().to_string()[..12].to_string();
+            let rel = self.layout.file_path(names, partition, Utc::now(), part, &unique);
+            if let Some(p) = self.parts.get_mut(&dir) {
+                *p += 1;
+            }
+            match self.rt.block_on(self.store.put_new(&rel, bytes.clone())) {
+                Ok(()) => return Ok(rel),
+                Err(StorageError::AlreadyExists(p)) => last = Some(p),
+                Err(e) => return Err(e),
+            }
+        }
+        Err(StorageError::Destination {
+            dest: self.store.display().to_string(),
+            msg: format!("could not find a free file name after {NAME_ATTEMPTS} attempts (last tried {})", last.unwrap_or_default()),
+        })
+    }
+}
