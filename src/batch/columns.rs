@@ -12,7 +12,9 @@ use arrow_array::types::{
     TimestampMicrosecondType,
 };
 use arrow_array::{ArrayRef, BooleanArray, ListArray, PrimitiveArray, StringArray, StructArray};
-use arrow_buffer::{BooleanBuffer, BooleanBufferBuilder, Buffer, NullBuffer, OffsetBuffer, ScalarBuffer, i256};
+use arrow_buffer::{
+    BooleanBuffer, BooleanBufferBuilder, Buffer, NullBuffer, OffsetBuffer, ScalarBuffer, i256,
+};
 use arrow_schema::{ArrowError, DataType, Field};
 
 use crate::schema::{FieldPlan, Kind};
@@ -55,7 +57,9 @@ impl Validity {
         if len < self.bits.len() {
             if self.nulls > 0 {
                 let dropped = self.bits.len() - len;
-                let set = (len..self.bits.len()).filter(|i| self.bits.get_bit(*i)).count();
+                let set = (len..self.bits.len())
+                    .filter(|i| self.bits.get_bit(*i))
+                    .count();
                 self.nulls -= dropped - set;
             }
             self.bits.truncate(len);
@@ -162,7 +166,9 @@ impl Column {
             | Column::D128(_, v)
             | Column::D256(_, v)
             | Column::Bool(_, v) => v,
-            Column::Str { valid, .. } | Column::Struct { valid, .. } | Column::List { valid, .. } => valid,
+            Column::Str { valid, .. }
+            | Column::Struct { valid, .. }
+            | Column::List { valid, .. } => valid,
         }
     }
 
@@ -247,7 +253,11 @@ impl Column {
                 d.truncate(len);
                 v.truncate(len)
             }
-            Column::Str { offsets, data, valid } => {
+            Column::Str {
+                offsets,
+                data,
+                valid,
+            } => {
                 offsets.truncate(len + 1);
                 data.truncate(offsets[len] as usize);
                 valid.truncate(len)
@@ -256,7 +266,11 @@ impl Column {
                 children.iter_mut().for_each(|c| c.truncate(len));
                 valid.truncate(len)
             }
-            Column::List { offsets, child, valid } => {
+            Column::List {
+                offsets,
+                child,
+                valid,
+            } => {
                 offsets.truncate(len + 1);
                 child.truncate(offsets[len] as usize);
                 valid.truncate(len)
@@ -291,11 +305,19 @@ impl Column {
                 PrimitiveArray::<TimestampMicrosecondType>::new(take(d).into(), v.finish())
                     .with_timezone_opt(tz.clone()),
             ),
-            (Column::I64(d, v), DataType::Time64(_)) => {
-                Arc::new(PrimitiveArray::<Time64MicrosecondType>::new(take(d).into(), v.finish()))
-            }
-            (Column::I32(d, v), _) => Arc::new(PrimitiveArray::<Date32Type>::new(take(d).into(), v.finish())),
-            (Column::F64(d, v), _) => Arc::new(PrimitiveArray::<Float64Type>::new(take(d).into(), v.finish())),
+            (Column::I64(d, v), DataType::Time64(_)) => Arc::new(PrimitiveArray::<
+                Time64MicrosecondType,
+            >::new(
+                take(d).into(), v.finish()
+            )),
+            (Column::I32(d, v), _) => Arc::new(PrimitiveArray::<Date32Type>::new(
+                take(d).into(),
+                v.finish(),
+            )),
+            (Column::F64(d, v), _) => Arc::new(PrimitiveArray::<Float64Type>::new(
+                take(d).into(),
+                v.finish(),
+            )),
             (Column::D128(d, v), DataType::Decimal128(p, s)) => Arc::new(
                 PrimitiveArray::<Decimal128Type>::new(take(d).into(), v.finish())
                     .with_precision_and_scale(*p, *s)?,
@@ -305,7 +327,14 @@ impl Column {
                     .with_precision_and_scale(*p, *s)?,
             ),
             (Column::Bool(d, v), _) => Arc::new(BooleanArray::new(d.finish(), v.finish())),
-            (Column::Str { offsets, data, valid }, _) => {
+            (
+                Column::Str {
+                    offsets,
+                    data,
+                    valid,
+                },
+                _,
+            ) => {
                 let offs = std::mem::replace(offsets, vec![0]);
                 Arc::new(StringArray::try_new(
                     OffsetBuffer::new(ScalarBuffer::from(offs)),
@@ -319,9 +348,20 @@ impl Column {
                     .zip(fields.iter())
                     .map(|(c, f)| c.finish(f))
                     .collect::<Result<Vec<_>, _>>()?;
-                Arc::new(StructArray::try_new(fields.clone(), arrays, valid.finish())?)
+                Arc::new(StructArray::try_new(
+                    fields.clone(),
+                    arrays,
+                    valid.finish(),
+                )?)
             }
-            (Column::List { offsets, child, valid }, DataType::List(item)) => {
+            (
+                Column::List {
+                    offsets,
+                    child,
+                    valid,
+                },
+                DataType::List(item),
+            ) => {
                 let offs = std::mem::replace(offsets, vec![0]);
                 let values = child.finish(item)?;
                 Arc::new(ListArray::try_new(
@@ -371,8 +411,22 @@ mod tests {
             checks: Default::default(),
         };
         let mut col = Column::for_plan(&plan);
-        let Column::List { offsets, child, valid } = &mut col else { panic!() };
-        let Column::Str { offsets: so, data, valid: sv } = child.as_mut() else { panic!() };
+        let Column::List {
+            offsets,
+            child,
+            valid,
+        } = &mut col
+        else {
+            panic!()
+        };
+        let Column::Str {
+            offsets: so,
+            data,
+            valid: sv,
+        } = child.as_mut()
+        else {
+            panic!()
+        };
         data.extend_from_slice(b"ab");
         so.push(2);
         sv.push(true);

@@ -101,7 +101,10 @@ impl Decoder {
     ) -> Result<(), RecordError> {
         if !sc.begin_object()? {
             let v = sc.skip_value()?;
-            return Err(RecordError::invalid(format!("expected an object, found {}", excerpt(v))));
+            return Err(RecordError::invalid(format!(
+                "expected an object, found {}",
+                excerpt(v)
+            )));
         }
         let mut first = true;
         let mut hint = 0;
@@ -110,7 +113,8 @@ impl Decoder {
             first = false;
             let key = if escaped {
                 key_buf.clear();
-                scan::unescape_into(raw_key, &mut key_buf).map_err(|what| SyntaxError { at: sc.pos(), what })?;
+                scan::unescape_into(raw_key, &mut key_buf)
+                    .map_err(|what| SyntaxError { at: sc.pos(), what })?;
                 &key_buf[..]
             } else {
                 raw_key
@@ -128,15 +132,20 @@ impl Decoder {
             };
             let field = &plan.fields[i];
             if cols[i].len() > row {
-                return Err(RecordError::invalid("the key appears twice in the object").at(&field.name));
+                return Err(
+                    RecordError::invalid("the key appears twice in the object").at(&field.name)
+                );
             }
-            self.value(sc, field, &mut cols[i]).map_err(|e| e.at(&field.name))?;
+            self.value(sc, field, &mut cols[i])
+                .map_err(|e| e.at(&field.name))?;
             hint = i + 1;
         }
         for (field, col) in plan.fields.iter().zip(cols.iter_mut()) {
             if col.len() == row {
                 if !field.nullable || (field.required && self.validate) {
-                    return Err(RecordError::invalid("required property is missing").at(&field.name));
+                    return Err(
+                        RecordError::invalid("required property is missing").at(&field.name)
+                    );
                 }
                 col.push_null();
             }
@@ -145,13 +154,21 @@ impl Decoder {
     }
 
     /// Decodes one value at the cursor into `col`.
-    fn value(&mut self, sc: &mut Scanner<'_>, f: &FieldPlan, col: &mut Column) -> Result<(), RecordError> {
+    fn value(
+        &mut self,
+        sc: &mut Scanner<'_>,
+        f: &FieldPlan,
+        col: &mut Column,
+    ) -> Result<(), RecordError> {
         let c = sc.peek()?;
         let start = sc.pos();
         if c == b'n' {
             sc.literal()?;
             if !f.null_ok && (self.validate || !f.nullable) {
-                return Err(RecordError::invalid(format!("null is not allowed (expected {})", f.kind.describe())));
+                return Err(RecordError::invalid(format!(
+                    "null is not allowed (expected {})",
+                    f.kind.describe()
+                )));
             }
             col.push_null();
             return Ok(());
@@ -162,11 +179,19 @@ impl Decoder {
                 let x = match c {
                     b'-' | b'0'..=b'9' => {
                         let t = sc.number()?;
-                        parse_i64(t).ok_or_else(|| RecordError::invalid(format!("{} is not an integer that fits in 64 bits", lossy(t))))?
+                        parse_i64(t).ok_or_else(|| {
+                            RecordError::invalid(format!(
+                                "{} is not an integer that fits in 64 bits",
+                                lossy(t)
+                            ))
+                        })?
                     }
                     b'"' if !validate => {
                         let s = string(&mut self.scratch, sc)?;
-                        std::str::from_utf8(s).ok().and_then(|s| s.trim().parse().ok()).ok_or_else(|| type_error(f, s))?
+                        std::str::from_utf8(s)
+                            .ok()
+                            .and_then(|s| s.trim().parse().ok())
+                            .ok_or_else(|| type_error(f, s))?
                     }
                     _ => return Err(type_error(f, sc.skip_value()?)),
                 };
@@ -181,11 +206,17 @@ impl Decoder {
                     b'-' | b'0'..=b'9' => {
                         let t = sc.number()?;
                         // the grammar was checked, so the parse cannot fail
-                        std::str::from_utf8(t).ok().and_then(|s| s.parse::<f64>().ok()).unwrap_or(f64::NAN)
+                        std::str::from_utf8(t)
+                            .ok()
+                            .and_then(|s| s.parse::<f64>().ok())
+                            .unwrap_or(f64::NAN)
                     }
                     b'"' if !validate => {
                         let s = string(&mut self.scratch, sc)?;
-                        std::str::from_utf8(s).ok().and_then(|s| s.trim().parse().ok()).ok_or_else(|| type_error(f, s))?
+                        std::str::from_utf8(s)
+                            .ok()
+                            .and_then(|s| s.trim().parse().ok())
+                            .ok_or_else(|| type_error(f, s))?
                     }
                     _ => return Err(type_error(f, sc.skip_value()?)),
                 };
@@ -238,7 +269,14 @@ impl Decoder {
                 d.append(b);
                 v.push(true);
             }
-            (Kind::Utf8, Column::Str { offsets, data, valid }) => {
+            (
+                Kind::Utf8,
+                Column::Str {
+                    offsets,
+                    data,
+                    valid,
+                },
+            ) => {
                 let before = data.len();
                 if c == b'"' {
                     let (raw, esc) = sc.raw_string()?;
@@ -259,17 +297,28 @@ impl Decoder {
                     let n = char_count(&data[before..]);
                     if let Some(m) = f.checks.max_length.filter(|m| n > *m) {
                         data.truncate(before);
-                        return Err(RecordError::invalid(format!("string of {n} characters is longer than maxLength {m}")));
+                        return Err(RecordError::invalid(format!(
+                            "string of {n} characters is longer than maxLength {m}"
+                        )));
                     }
                     if let Some(m) = f.checks.min_length.filter(|m| n < *m) {
                         data.truncate(before);
-                        return Err(RecordError::invalid(format!("string of {n} characters is shorter than minLength {m}")));
+                        return Err(RecordError::invalid(format!(
+                            "string of {n} characters is shorter than minLength {m}"
+                        )));
                     }
                 }
                 offsets.push(data.len() as i32);
                 valid.push(true);
             }
-            (Kind::Json, Column::Str { offsets, data, valid }) => {
+            (
+                Kind::Json,
+                Column::Str {
+                    offsets,
+                    data,
+                    valid,
+                },
+            ) => {
                 data.extend_from_slice(sc.skip_value()?);
                 offsets.push(data.len() as i32);
                 valid.push(true);
@@ -301,7 +350,9 @@ impl Decoder {
                     return Err(type_error(f, sc.skip_value()?));
                 }
                 let row = col.len();
-                let Column::Struct { children, .. } = &mut *col else { unreachable!() };
+                let Column::Struct { children, .. } = &mut *col else {
+                    unreachable!()
+                };
                 self.object(sc, obj, children, row, &mut |_| {})?;
                 col.push_valid();
             }
@@ -309,31 +360,42 @@ impl Decoder {
                 if !sc.begin_array()? {
                     return Err(type_error(f, sc.skip_value()?));
                 }
-                let Column::List { offsets, child, .. } = &mut *col else { unreachable!() };
+                let Column::List { offsets, child, .. } = &mut *col else {
+                    unreachable!()
+                };
                 let mut first = true;
                 let mut n = 0usize;
                 while sc.next_item(first)? {
                     first = false;
-                    self.value(sc, item, child).map_err(|e| e.at(&format!("[{n}]")))?;
+                    self.value(sc, item, child)
+                        .map_err(|e| e.at(&format!("[{n}]")))?;
                     n += 1;
                 }
                 if validate {
                     if let Some(m) = f.checks.max_items.filter(|m| n > *m) {
-                        return Err(RecordError::invalid(format!("array of {n} items is longer than maxItems {m}")));
+                        return Err(RecordError::invalid(format!(
+                            "array of {n} items is longer than maxItems {m}"
+                        )));
                     }
                     if let Some(m) = f.checks.min_items.filter(|m| n < *m) {
-                        return Err(RecordError::invalid(format!("array of {n} items is shorter than minItems {m}")));
+                        return Err(RecordError::invalid(format!(
+                            "array of {n} items is shorter than minItems {m}"
+                        )));
                     }
                 }
                 offsets.push(child.len() as i32);
                 col.push_valid();
             }
             (k, _) => {
-                return Err(RecordError::invalid(format!("internal: no column buffer for {}", k.describe())));
+                return Err(RecordError::invalid(format!(
+                    "internal: no column buffer for {}",
+                    k.describe()
+                )));
             }
         }
         if validate && let Some(allowed) = &f.checks.enum_values {
-            let v: Value = serde_json::from_slice(&sc.input()[start..sc.pos()]).unwrap_or(Value::Null);
+            let v: Value =
+                serde_json::from_slice(&sc.input()[start..sc.pos()]).unwrap_or(Value::Null);
             if !allowed.contains(&v) {
                 return Err(RecordError::invalid(format!(
                     "{} is not one of the allowed values {}",
@@ -344,11 +406,13 @@ impl Decoder {
         }
         Ok(())
     }
-
 }
 
 /// A string value, unescaped into `scratch` when it has escapes.
-fn string<'c, 'a: 'c, 'b: 'c>(scratch: &'b mut Vec<u8>, sc: &mut Scanner<'a>) -> Result<&'c [u8], RecordError> {
+fn string<'c, 'a: 'c, 'b: 'c>(
+    scratch: &'b mut Vec<u8>,
+    sc: &mut Scanner<'a>,
+) -> Result<&'c [u8], RecordError> {
     let at = sc.pos();
     let (raw, esc) = sc.raw_string()?;
     if !esc {
@@ -392,18 +456,26 @@ fn check_number(c: &Constraints, x: f64) -> Result<(), RecordError> {
         && out(b, true)
     {
         let op = if b.exclusive { ">" } else { ">=" };
-        return Err(RecordError::invalid(format!("{x} must be {op} {}", b.value)));
+        return Err(RecordError::invalid(format!(
+            "{x} must be {op} {}",
+            b.value
+        )));
     }
     if let Some(b) = &c.maximum
         && out(b, false)
     {
         let op = if b.exclusive { "<" } else { "<=" };
-        return Err(RecordError::invalid(format!("{x} must be {op} {}", b.value)));
+        return Err(RecordError::invalid(format!(
+            "{x} must be {op} {}",
+            b.value
+        )));
     }
     if let Some(m) = c.multiple_of {
         let q = x / m;
         if (q - q.round()).abs() > 1e-9 * q.abs().max(1.0) {
-            return Err(RecordError::invalid(format!("{x} is not a multiple of {m}")));
+            return Err(RecordError::invalid(format!(
+                "{x} is not a multiple of {m}"
+            )));
         }
     }
     Ok(())
@@ -437,7 +509,10 @@ fn type_error(f: &FieldPlan, raw: &[u8]) -> RecordError {
         _ => "number",
     };
     let shown = excerpt(raw);
-    RecordError::invalid(format!("expected {}, found {found} {shown}", f.kind.describe()))
+    RecordError::invalid(format!(
+        "expected {}, found {found} {shown}",
+        f.kind.describe()
+    ))
 }
 
 fn format_error(f: &FieldPlan, s: &[u8]) -> RecordError {
@@ -466,7 +541,10 @@ mod tests {
         let mut rows = 0;
         for r in records {
             let mut sc = Scanner::new(r.as_bytes());
-            match dec.object(&mut sc, &s.root, &mut cols, rows, &mut |_| {}).and_then(|_| sc.end().map_err(Into::into)) {
+            match dec
+                .object(&mut sc, &s.root, &mut cols, rows, &mut |_| {})
+                .and_then(|_| sc.end().map_err(Into::into))
+            {
                 Ok(()) => rows += 1,
                 Err(e) => {
                     errors.push(e.to_string());
@@ -475,8 +553,15 @@ mod tests {
             }
         }
         let fields = s.root.arrow_fields();
-        let arrays = cols.iter_mut().zip(fields.iter()).map(|(c, f)| c.finish(f).unwrap()).collect();
-        (RecordBatch::try_new(Arc::new(Schema::new(fields)), arrays).unwrap(), errors)
+        let arrays = cols
+            .iter_mut()
+            .zip(fields.iter())
+            .map(|(c, f)| c.finish(f).unwrap())
+            .collect();
+        (
+            RecordBatch::try_new(Arc::new(Schema::new(fields)), arrays).unwrap(),
+            errors,
+        )
     }
 
     #[test]
@@ -515,7 +600,11 @@ mod tests {
                 "field 'addr.zip': expected integer, found string \"1\"",
             ]
         );
-        let ok = batch.column(2).as_any().downcast_ref::<arrow_array::BooleanArray>().unwrap();
+        let ok = batch
+            .column(2)
+            .as_any()
+            .downcast_ref::<arrow_array::BooleanArray>()
+            .unwrap();
         assert!(!ok.value(0), "false stays false");
         assert_eq!(batch.column(4).null_count(), 1);
         assert_eq!(batch.column(5).null_count(), 1);

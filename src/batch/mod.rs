@@ -12,7 +12,7 @@ use arrow_schema::{ArrowError, DataType, Field, Schema, SchemaRef, TimeUnit};
 
 use crate::schema::StreamSchema;
 use crate::schema::values::parse_timestamp_us;
-use crate::singer::scan::Scanner;
+use crate::singer::scan::{Scanner, SyntaxError};
 use columns::Column;
 pub use decode::{Decoder, RecordError};
 
@@ -57,7 +57,13 @@ pub struct StreamBuffer {
 
 impl StreamBuffer {
     /// A buffer for `stream` with a compiled schema.
-    pub fn new(stream: &str, schema: Arc<StreamSchema>, meta: &Metadata, headers: crate::schema::HeaderFormat, validate: bool) -> Self {
+    pub fn new(
+        stream: &str,
+        schema: Arc<StreamSchema>,
+        meta: &Metadata,
+        headers: crate::schema::HeaderFormat,
+        validate: bool,
+    ) -> Self {
         let mut fields: Vec<Field> = schema.root.fields.iter().map(|f| f.arrow_field()).collect();
         let taken = |fields: &Vec<Field>, n: &str| fields.iter().any(|f| f.name() == n);
         let mut extracted = None;
@@ -98,8 +104,25 @@ impl StreamBuffer {
 
     /// Appends one record (raw JSON object) with its `time_extracted`.
     /// On error nothing of the record stays buffered.
-    pub fn push(&mut self, record: &[u8], time_extracted: Option<&[u8]>, line_bytes: usize) -> Result<(), RecordError> {
+    pub fn push(
+        &mut self,
+        record: &[u8],
+        time_extracted: Option<&[u8]>,
+        line_bytes: usize,
+    ) -> Result<(), RecordError> {
         let mut sc = Scanner::new(record);
+        self.push_from(&mut sc, line_bytes, |sc| sc.end().map(|_| time_extracted))
+    }
+
+    /// Decodes the record object at the scanner's cursor (single pass over
+    /// the line); `tail` reads the rest of the line and returns
+    /// `time_extracted`. On error nothing of the record stays buffered.
+    pub fn push_from<'a>(
+        &mut self,
+        sc: &mut Scanner<'a>,
+        line_bytes: usize,
+        tail: impl FnOnce(&mut Scanner<'a>) -> Result<Option<&'a [u8]>, SyntaxError>,
+    ) -> Result<(), RecordError> {
         let stream = &self.stream;
         let warned = &mut self.unknown_warned;
         let mut unknown = |k: &[u8]| {
@@ -107,17 +130,31 @@ impl StreamBuffer {
                 tracing::warn!(stream = %stream, "records have property '{}' that the SCHEMA does not declare; it is not written", String::from_utf8_lossy(k));
             }
         };
+        let start = sc.peek().map(|_| sc.pos()).unwrap_or(0);
         let res = self
             .decoder
-            .object(&mut sc, &self.schema.root, &mut self.cols, self.rows, &mut unknown)
-            .and_then(|_| sc.end().map_err(RecordError::from))
-            .and_then(|_| self.full_check(record));
-        if let Err(e) = res {
-            for c in &mut self.cols {
-                c.truncate(self.rows);
+            .object(
+                sc,
+                &self.schema.root,
+                &mut self.cols,
+                self.rows,
+                &mut unknown,
+            )
+            .and_then(|_| {
+                let end = sc.pos();
+                let te = tail(sc)?;
+                self.full_check(&sc.input()[start..end])?;
+                Ok(te)
+            });
+        let time_extracted = match res {
+            Ok(te) => te,
+            Err(e) => {
+                for c in &mut self.cols {
+                    c.truncate(self.rows);
+                }
+                return Err(e);
             }
-            return Err(e);
-        }
+        };
         if let Some(Column::I64(d, v)) = &mut self.extracted {
             match time_extracted.and_then(parse_timestamp_us) {
                 Some(us) => {
@@ -140,8 +177,14 @@ impl StreamBuffer {
 
     /// Keywords beyond the fast checks, via the full validator.
     fn full_check(&self, record: &[u8]) -> Result<(), RecordError> {
-        let Some(v) = &self.schema.fallback else { return Ok(()) };
-        let value: serde_json::Value = serde_json::from_slice(record).map_err(|e| RecordError::Invalid { path: vec![], msg: e.to_string() })?;
+        let Some(v) = &self.schema.fallback else {
+            return Ok(());
+        };
+        let value: serde_json::Value =
+            serde_json::from_slice(record).map_err(|e| RecordError::Invalid {
+                path: vec![],
+                msg: e.to_string(),
+            })?;
         match v.iter_errors(&value).next() {
             None => Ok(()),
             Some(e) => {
@@ -155,7 +198,13 @@ impl StreamBuffer {
         }
     }
 
-    /// True when a limit says this buffer must be flushed now.
+    /// True when the size limits (bytes, rows) are reached; checked per record.
+    #[inline]
+    pub fn is_over_size(&self, l: &Limits) -> bool {
+        self.bytes >= l.max_bytes || (l.max_rows > 0 && self.rows >= l.max_rows)
+    }
+
+    /// True when a limit (size or age) says this buffer must be flushed now.
     pub fn is_full(&self, l: &Limits) -> bool {
         self.rows > 0
             && (self.bytes >= l.max_bytes
@@ -180,7 +229,9 @@ impl StreamBuffer {
         }
         let n = self.rows;
         for _ in 0..self.stamp_cols {
-            arrays.push(Arc::new(TimestampMicrosecondArray::from(vec![now_us; n]).with_timezone("UTC")));
+            arrays.push(Arc::new(
+                TimestampMicrosecondArray::from(vec![now_us; n]).with_timezone("UTC"),
+            ));
         }
         if let Some(c) = &mut self.extracted {
             arrays.push(c.finish(&fields[arrays.len()])?);

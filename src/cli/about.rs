@@ -43,8 +43,15 @@ pub fn render(as_json: bool) -> String {
             SettingKind::Options(o) => o.join(" / "),
             k => k.meltano().to_string(),
         };
-        let aliases = if s.aliases.is_empty() { String::new() } else { format!(" (also: {})", s.aliases.join(", ")) };
-        md.push_str(&format!("| `{}`{aliases} | {kind} | {} | {} |\n", s.name, s.default, s.description));
+        let aliases = if s.aliases.is_empty() {
+            String::new()
+        } else {
+            format!(" (also: {})", s.aliases.join(", "))
+        };
+        md.push_str(&format!(
+            "| `{}`{aliases} | {kind} | {} | {} |\n",
+            s.name, s.default, s.description
+        ));
     }
     md
 }

@@ -85,7 +85,11 @@ enum AboutFormat {
 pub fn main_with(mut args: Vec<std::ffi::OsString>) -> ExitCode {
     let invoked_as_target = args
         .first()
-        .and_then(|a| std::path::Path::new(a).file_name().map(|f| f.to_string_lossy().starts_with("target-inlet")))
+        .and_then(|a| {
+            std::path::Path::new(a)
+                .file_name()
+                .map(|f| f.to_string_lossy().starts_with("target-inlet"))
+        })
         .unwrap_or(false);
     if invoked_as_target {
         let wants_version = args.iter().skip(1).any(|a| a == "--version" || a == "-V");
@@ -114,23 +118,40 @@ fn load_config(common: &CommonArgs) -> Result<LoadConfig, ConfigError> {
     let (cfg, unknown) = LoadConfig::load(&common.config, &env_pairs())?;
     init_logging(common, &cfg);
     if !unknown.is_empty() {
-        tracing::warn!("ignoring config keys inlet does not know: {}", unknown.join(", "));
+        tracing::warn!(
+            "ignoring config keys inlet does not know: {}",
+            unknown.join(", ")
+        );
     }
     Ok(cfg)
 }
 
 fn init_logging(common: &CommonArgs, cfg: &LoadConfig) {
-    let level = common.log_level.clone().unwrap_or_else(|| cfg.log_level.clone());
-    let filter = tracing_subscriber::EnvFilter::try_from_env("INLET_LOG").unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(format!("inlet={level},warn")));
-    let json = common.log_format.map(|f| f == LogFormat::Json).unwrap_or(cfg.log_format == "json");
+    let level = common
+        .log_level
+        .clone()
+        .unwrap_or_else(|| cfg.log_level.clone());
+    let filter = tracing_subscriber::EnvFilter::try_from_env("INLET_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(format!("inlet={level},warn")));
+    let json = common
+        .log_format
+        .map(|f| f == LogFormat::Json)
+        .unwrap_or(cfg.log_format == "json");
     let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_target(false).with_ansi(ansi);
-    let _ = if json { builder.json().try_init() } else { builder.try_init() };
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .with_ansi(ansi);
+    let _ = if json {
+        builder.json().try_init()
+    } else {
+        builder.try_init()
+    };
 }
 
 fn fail(code: u8, msg: impl std::fmt::Display) -> ExitCode {
     tracing::error!("{msg}");
-    eprintln!("inlet: error: {msg}");
     ExitCode::from(code)
 }
 
@@ -149,9 +170,16 @@ fn load_cmd(a: LoadArgs) -> ExitCode {
     let input: Box<dyn Read + Send> = match &a.input {
         None => Box::new(std::io::stdin()),
         Some(p) => match std::fs::File::open(p) {
-            Ok(f) if p.extension().is_some_and(|e| e == "gz") => Box::new(flate2::read::MultiGzDecoder::new(std::io::BufReader::new(f))),
+            Ok(f) if p.extension().is_some_and(|e| e == "gz") => Box::new(
+                flate2::read::MultiGzDecoder::new(std::io::BufReader::new(f)),
+            ),
             Ok(f) => Box::new(f),
-            Err(e) => return fail(EXIT_INPUT, format!("cannot open --input {}: {e}", p.display())),
+            Err(e) => {
+                return fail(
+                    EXIT_INPUT,
+                    format!("cannot open --input {}: {e}", p.display()),
+                );
+            }
         },
     };
     let started = std::time::Instant::now();
@@ -200,7 +228,10 @@ fn check_cmd(a: CommonArgs) -> ExitCode {
         Ok(s) => s,
         Err(e) => return fail(EXIT_DESTINATION, e),
     };
-    let rt = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+    let rt = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => return fail(EXIT_INTERNAL, e),
     };
@@ -216,7 +247,10 @@ fn check_cmd(a: CommonArgs) -> ExitCode {
         }
     }
     if ok && steps.len() == 4 {
-        println!("destination {} is usable (put, get, list, delete)", store.display());
+        println!(
+            "destination {} is usable (put, get, list, delete)",
+            store.display()
+        );
         ExitCode::from(EXIT_OK)
     } else {
         ExitCode::from(EXIT_DESTINATION)

@@ -175,7 +175,10 @@ const MAX_BATCH_BYTES: u64 = 1_500_000_000;
 
 impl LoadConfig {
     /// Reads files in order, then applies the environment.
-    pub fn load(files: &[PathBuf], env: &[(String, String)]) -> Result<(Self, Vec<String>), ConfigError> {
+    pub fn load(
+        files: &[PathBuf],
+        env: &[(String, String)],
+    ) -> Result<(Self, Vec<String>), ConfigError> {
         let mut merged = Map::new();
         for f in files {
             let v = read_file(f)?;
@@ -218,35 +221,60 @@ impl LoadConfig {
     }
 
     fn check(&self) -> Result<(), ConfigError> {
-        let bad = |key: &str, msg: String| Err(ConfigError::Value { key: key.into(), msg });
+        let bad = |key: &str, msg: String| {
+            Err(ConfigError::Value {
+                key: key.into(),
+                msg,
+            })
+        };
         if self.batch_max_bytes() == 0 || self.batch_max_bytes() > MAX_BATCH_BYTES {
-            return bad("batch_max_bytes", format!("must be between 1 and {MAX_BATCH_BYTES}"));
+            return bad(
+                "batch_max_bytes",
+                format!("must be between 1 and {MAX_BATCH_BYTES}"),
+            );
         }
         if self.csv_delimiter.chars().count() != 1 || !self.csv_delimiter.is_ascii() {
-            return bad("csv_delimiter", format!("must be one ASCII character, got {:?}", self.csv_delimiter));
+            return bad(
+                "csv_delimiter",
+                format!("must be one ASCII character, got {:?}", self.csv_delimiter),
+            );
         }
         if self.row_group_size == 0 {
             return bad("row_group_size", "must be at least 1".into());
         }
-        crate::format::Codec::parse(self.format, self.compression.as_deref())
-            .map_err(|msg| ConfigError::Value { key: "compression".into(), msg })?;
+        crate::format::Codec::parse(self.format, self.compression.as_deref()).map_err(|msg| {
+            ConfigError::Value {
+                key: "compression".into(),
+                msg,
+            }
+        })?;
         if let Some(t) = &self.path_template {
-            crate::layout::check_template(t).map_err(|msg| ConfigError::Value { key: "path_template".into(), msg })?;
+            crate::layout::check_template(t).map_err(|msg| ConfigError::Value {
+                key: "path_template".into(),
+                msg,
+            })?;
         }
         for p in &self.partition_keys {
-            crate::layout::PartitionKey::parse(p).map_err(|msg| ConfigError::Value { key: "partition_keys".into(), msg })?;
+            crate::layout::PartitionKey::parse(p).map_err(|msg| ConfigError::Value {
+                key: "partition_keys".into(),
+                msg,
+            })?;
         }
         Ok(())
     }
 
     /// The destination, or an error naming the key.
     pub fn destination(&self) -> Result<&str, ConfigError> {
-        self.destination.as_deref().filter(|d| !d.is_empty()).ok_or_else(|| ConfigError::Missing("destination".into()))
+        self.destination
+            .as_deref()
+            .filter(|d| !d.is_empty())
+            .ok_or_else(|| ConfigError::Missing("destination".into()))
     }
 
     /// Flush threshold in bytes (Mage's MB setting wins when given).
     pub fn batch_max_bytes(&self) -> u64 {
-        self.maximum_batch_size_mb.map_or(self.batch_max_bytes, |mb| mb.saturating_mul(1_000_000))
+        self.maximum_batch_size_mb
+            .map_or(self.batch_max_bytes, |mb| mb.saturating_mul(1_000_000))
     }
 
     /// Flush age.
@@ -256,8 +284,14 @@ impl LoadConfig {
 }
 
 fn read_file(path: &Path) -> Result<Map<String, Value>, ConfigError> {
-    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read { path: path.into(), source })?;
-    let parse_err = |msg: String| ConfigError::Parse { path: path.into(), msg };
+    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+        path: path.into(),
+        source,
+    })?;
+    let parse_err = |msg: String| ConfigError::Parse {
+        path: path.into(),
+        msg,
+    };
     let value: Value = if text.trim_start().starts_with('{') {
         serde_json::from_str(&text).map_err(|e| parse_err(e.to_string()))?
     } else {
@@ -266,7 +300,9 @@ fn read_file(path: &Path) -> Result<Map<String, Value>, ConfigError> {
     match value {
         Value::Object(m) => Ok(m),
         Value::Null => Ok(Map::new()),
-        _ => Err(parse_err("the top level must be a mapping of keys to values".into())),
+        _ => Err(parse_err(
+            "the top level must be a mapping of keys to values".into(),
+        )),
     }
 }
 
@@ -295,14 +331,23 @@ fn env_overrides(env: &[(String, String)]) -> Vec<(String, Value)> {
 fn env_value(kind: settings::SettingKind, raw: &str) -> Value {
     use settings::SettingKind as K;
     match kind {
-        K::Integer => raw.trim().parse::<u64>().map(Value::from).unwrap_or_else(|_| Value::String(raw.into())),
+        K::Integer => raw
+            .trim()
+            .parse::<u64>()
+            .map(Value::from)
+            .unwrap_or_else(|_| Value::String(raw.into())),
         K::Boolean => match raw.trim().to_ascii_lowercase().as_str() {
             "true" | "1" | "yes" => Value::Bool(true),
             "false" | "0" | "no" => Value::Bool(false),
             _ => Value::String(raw.into()),
         },
         K::Array => serde_json::from_str(raw).unwrap_or_else(|_| {
-            Value::Array(raw.split(',').map(|p| Value::String(p.trim().into())).filter(|v| v != "").collect())
+            Value::Array(
+                raw.split(',')
+                    .map(|p| Value::String(p.trim().into()))
+                    .filter(|v| v != "")
+                    .collect(),
+            )
         }),
         _ => Value::String(raw.into()),
     }
@@ -312,7 +357,11 @@ fn env_value(kind: settings::SettingKind, raw: &str) -> Value {
 pub fn redact(map: &Map<String, Value>) -> Map<String, Value> {
     map.iter()
         .map(|(k, v)| {
-            let v = if settings::is_secret_key(k) { Value::String("***".into()) } else { v.clone() };
+            let v = if settings::is_secret_key(k) {
+                Value::String("***".into())
+            } else {
+                v.clone()
+            };
             (k.clone(), v)
         })
         .collect()
@@ -327,9 +376,20 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let a = dir.path().join("a.json");
         let b = dir.path().join("b.yaml");
-        std::fs::write(&a, r#"{"destination": "/x", "format": "csv", "maximum_batch_size_mb": 5}"#).unwrap();
-        std::fs::write(&b, "format: jsonl\nvalidate_records: false\nbucket_thing: 1\n").unwrap();
-        let env = vec![("TARGET_INLET_VALIDATE_RECORDS".to_string(), "true".to_string())];
+        std::fs::write(
+            &a,
+            r#"{"destination": "/x", "format": "csv", "maximum_batch_size_mb": 5}"#,
+        )
+        .unwrap();
+        std::fs::write(
+            &b,
+            "format: jsonl\nvalidate_records: false\nbucket_thing: 1\n",
+        )
+        .unwrap();
+        let env = vec![(
+            "TARGET_INLET_VALIDATE_RECORDS".to_string(),
+            "true".to_string(),
+        )];
         let (cfg, unknown) = LoadConfig::load(&[a, b], &env).unwrap();
         assert_eq!(cfg.format, Format::Jsonl);
         assert!(cfg.validate_records);
@@ -339,16 +399,30 @@ mod tests {
 
     #[test]
     fn bad_values_name_the_key() {
-        let m: Map<String, Value> = serde_json::from_str(r#"{"destination": "x", "on_invalid_record": "explode"}"#).unwrap();
+        let m: Map<String, Value> =
+            serde_json::from_str(r#"{"destination": "x", "on_invalid_record": "explode"}"#)
+                .unwrap();
         let err = LoadConfig::from_map(m).unwrap_err().to_string();
-        assert!(err.contains("on_invalid_record") || err.contains("explode"), "{err}");
-        let m: Map<String, Value> = serde_json::from_str(r#"{"compression": "brotli", "format": "csv"}"#).unwrap();
-        assert!(LoadConfig::from_map(m).unwrap_err().to_string().contains("compression"));
+        assert!(
+            err.contains("on_invalid_record") || err.contains("explode"),
+            "{err}"
+        );
+        let m: Map<String, Value> =
+            serde_json::from_str(r#"{"compression": "brotli", "format": "csv"}"#).unwrap();
+        assert!(
+            LoadConfig::from_map(m)
+                .unwrap_err()
+                .to_string()
+                .contains("compression")
+        );
     }
 
     #[test]
     fn secrets_are_redacted() {
-        let m: Map<String, Value> = serde_json::from_str(r#"{"aws_secret_access_key": "abc", "aws_access_key_id": "id", "format": "csv"}"#).unwrap();
+        let m: Map<String, Value> = serde_json::from_str(
+            r#"{"aws_secret_access_key": "abc", "aws_access_key_id": "id", "format": "csv"}"#,
+        )
+        .unwrap();
         let r = redact(&m);
         assert_eq!(r["aws_secret_access_key"], "***");
         assert_eq!(r["aws_access_key_id"], "id");

@@ -71,11 +71,18 @@ impl Codec {
                 "zstd" => Codec::Zstd,
                 "gzip" | "gz" => Codec::Gzip,
                 "lz4" => Codec::Lz4,
-                other => return Err(format!("unknown codec '{other}'; use snappy, zstd, gzip, lz4 or none")),
+                other => {
+                    return Err(format!(
+                        "unknown codec '{other}'; use snappy, zstd, gzip, lz4 or none"
+                    ));
+                }
             },
         };
         if !parquet && !matches!(c, Codec::None | Codec::Gzip) {
-            return Err(format!("{c:?} is only for parquet; csv and jsonl take none or gzip").to_lowercase());
+            return Err(
+                format!("{c:?} is only for parquet; csv and jsonl take none or gzip")
+                    .to_lowercase(),
+            );
         }
         Ok(c)
     }
@@ -126,8 +133,16 @@ impl Encoder {
 
     fn text(&self, batch: &RecordBatch, w: &mut dyn Write) -> Result<(), FormatError> {
         match self.format {
-            Format::Csv => text::write_csv(batch, self.delimiter, w).map_err(|source| FormatError::Arrow { format: "csv", source }),
-            _ => text::write_jsonl(batch, w).map_err(|source| FormatError::Arrow { format: "jsonl", source }),
+            Format::Csv => {
+                text::write_csv(batch, self.delimiter, w).map_err(|source| FormatError::Arrow {
+                    format: "csv",
+                    source,
+                })
+            }
+            _ => text::write_jsonl(batch, w).map_err(|source| FormatError::Arrow {
+                format: "jsonl",
+                source,
+            }),
         }
     }
 

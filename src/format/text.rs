@@ -4,7 +4,9 @@ use std::io::Write;
 use std::sync::Arc;
 
 use arrow_array::{Array, ArrayRef, RecordBatch, StringArray};
-use arrow_json::writer::{Encoder, EncoderFactory, EncoderOptions, LineDelimited, NullableEncoder, WriterBuilder};
+use arrow_json::writer::{
+    Encoder, EncoderFactory, EncoderOptions, LineDelimited, NullableEncoder, WriterBuilder,
+};
 use arrow_schema::{ArrowError, DataType, Field, FieldRef, Schema};
 
 use super::JSON_EXTENSION;
@@ -37,7 +39,10 @@ impl EncoderFactory for RawJson {
         let Some(strings) = array.as_any().downcast_ref::<StringArray>() else {
             return Ok(None);
         };
-        Ok(Some(NullableEncoder::new(Box::new(RawEncoder(strings)), strings.nulls().cloned())))
+        Ok(Some(NullableEncoder::new(
+            Box::new(RawEncoder(strings)),
+            strings.nulls().cloned(),
+        )))
     }
 }
 
@@ -73,7 +78,12 @@ pub fn write_csv(batch: &RecordBatch, delimiter: u8, w: &mut dyn Write) -> Resul
 
 /// Replaces struct and list columns by Utf8 columns of their JSON text.
 fn nested_as_json_text(batch: &RecordBatch) -> Result<RecordBatch, ArrowError> {
-    if !batch.schema().fields().iter().any(|f| is_nested(f.data_type())) {
+    if !batch
+        .schema()
+        .fields()
+        .iter()
+        .any(|f| is_nested(f.data_type()))
+    {
         return Ok(batch.clone());
     }
     let mut fields = Vec::new();
@@ -91,7 +101,10 @@ fn nested_as_json_text(batch: &RecordBatch) -> Result<RecordBatch, ArrowError> {
 }
 
 fn is_nested(dt: &DataType) -> bool {
-    matches!(dt, DataType::Struct(_) | DataType::List(_) | DataType::LargeList(_))
+    matches!(
+        dt,
+        DataType::Struct(_) | DataType::List(_) | DataType::LargeList(_)
+    )
 }
 
 /// Encodes one column through arrow-json and cuts each `{"name":VALUE}` line down to VALUE.
@@ -102,27 +115,48 @@ fn column_json_text(f: &FieldRef, a: &ArrayRef) -> Result<StringArray, ArrowErro
     jw.write(&one)?;
     jw.finish()?;
     drop(jw);
-    let prefix_len = serde_json::to_string(f.name()).map_err(|e| ArrowError::JsonError(e.to_string()))?.len() + 2;
+    let prefix_len = serde_json::to_string(f.name())
+        .map_err(|e| ArrowError::JsonError(e.to_string()))?
+        .len()
+        + 2;
     let text = std::str::from_utf8(&buf).map_err(|e| ArrowError::JsonError(e.to_string()))?;
     Ok(text
         .lines()
-        .map(|l| if l == "{}" { None } else { l.get(prefix_len..l.len() - 1) })
+        .map(|l| {
+            if l == "{}" {
+                None
+            } else {
+                l.get(prefix_len..l.len() - 1)
+            }
+        })
         .collect())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use arrow_array::{BooleanArray, Int64Array, ListArray, TimestampMicrosecondArray, types::Int64Type};
+    use arrow_array::{
+        BooleanArray, Int64Array, ListArray, TimestampMicrosecondArray, types::Int64Type,
+    };
 
     fn batch() -> RecordBatch {
         let mut json_meta = std::collections::HashMap::new();
-        json_meta.insert("ARROW:extension:name".to_string(), JSON_EXTENSION.to_string());
-        let list = ListArray::from_iter_primitive::<Int64Type, _, _>(vec![Some(vec![Some(1), Some(2)]), None]);
+        json_meta.insert(
+            "ARROW:extension:name".to_string(),
+            JSON_EXTENSION.to_string(),
+        );
+        let list = ListArray::from_iter_primitive::<Int64Type, _, _>(vec![
+            Some(vec![Some(1), Some(2)]),
+            None,
+        ]);
         let fields = vec![
             Field::new("id", DataType::Int64, false),
             Field::new("ok", DataType::Boolean, true),
-            Field::new("at", DataType::Timestamp(arrow_schema::TimeUnit::Microsecond, Some("UTC".into())), true),
+            Field::new(
+                "at",
+                DataType::Timestamp(arrow_schema::TimeUnit::Microsecond, Some("UTC".into())),
+                true,
+            ),
             Field::new("xs", list.data_type().clone(), true),
             Field::new("doc", DataType::Utf8, true).with_metadata(json_meta),
         ];
@@ -131,7 +165,10 @@ mod tests {
             vec![
                 Arc::new(Int64Array::from(vec![1, 2])),
                 Arc::new(BooleanArray::from(vec![Some(false), None])),
-                Arc::new(TimestampMicrosecondArray::from(vec![Some(1_577_836_800_000_000), None]).with_timezone("UTC")),
+                Arc::new(
+                    TimestampMicrosecondArray::from(vec![Some(1_577_836_800_000_000), None])
+                        .with_timezone("UTC"),
+                ),
                 Arc::new(list),
                 Arc::new(StringArray::from(vec![Some(r#"{"a":[1,"x"]}"#), None])),
             ],
@@ -158,7 +195,10 @@ mod tests {
         let text = String::from_utf8(out).unwrap();
         let lines: Vec<&str> = text.lines().collect();
         assert_eq!(lines[0], "id,ok,at,xs,doc");
-        assert_eq!(lines[1], r#"1,false,2020-01-01T00:00:00Z,"[1,2]","{""a"":[1,""x""]}""#);
+        assert_eq!(
+            lines[1],
+            r#"1,false,2020-01-01T00:00:00Z,"[1,2]","{""a"":[1,""x""]}""#
+        );
         assert_eq!(lines[2], "2,,,,");
     }
 }

@@ -10,15 +10,28 @@ use crate::config::{LayoutKind, LoadConfig};
 pub use partition::{PartitionKey, partition_rows};
 
 /// Placeholders a `path_template` may use.
-const PLACEHOLDERS: &[&str] = &["stream", "table", "schema", "timestamp", "uuid", "part", "ext", "partitions"];
+const PLACEHOLDERS: &[&str] = &[
+    "stream",
+    "table",
+    "schema",
+    "timestamp",
+    "uuid",
+    "part",
+    "ext",
+    "partitions",
+];
 
 /// Checks a template's placeholders; it must make names unique.
 pub fn check_template(t: &str) -> Result<(), String> {
     let mut rest = t;
     while let Some(open) = rest.find('{') {
-        let close = rest[open..].find('}').ok_or_else(|| format!("unclosed '{{' in '{t}'"))? + open;
+        let close = rest[open..]
+            .find('}')
+            .ok_or_else(|| format!("unclosed '{{' in '{t}'"))?
+            + open;
         let name = &rest[open + 1..close];
-        let ok = PLACEHOLDERS.contains(&name) || name.strip_prefix("date:").is_some_and(valid_strftime);
+        let ok =
+            PLACEHOLDERS.contains(&name) || name.strip_prefix("date:").is_some_and(valid_strftime);
         if !ok {
             return Err(format!(
                 "unknown placeholder {{{name}}}; use {{stream}} {{table}} {{schema}} {{date:<strftime>}} {{timestamp}} {{uuid}} {{part}} {{ext}} {{partitions}}"
@@ -65,12 +78,28 @@ pub struct Layout {
 
 /// A path segment safe for every object store (no separators or dot-only names).
 pub fn safe_segment(s: &str) -> String {
-    let out: String = s.chars().map(|c| if c == '/' || c == '\\' || c.is_control() { '_' } else { c }).collect();
-    if out.is_empty() || out == "." || out == ".." { format!("_{out}") } else { out }
+    let out: String = s
+        .chars()
+        .map(|c| {
+            if c == '/' || c == '\\' || c.is_control() {
+                '_'
+            } else {
+                c
+            }
+        })
+        .collect();
+    if out.is_empty() || out == "." || out == ".." {
+        format!("_{out}")
+    } else {
+        out
+    }
 }
 
 fn trim_slashes(s: &str) -> String {
-    s.split('/').filter(|p| !p.is_empty()).collect::<Vec<_>>().join("/")
+    s.split('/')
+        .filter(|p| !p.is_empty())
+        .collect::<Vec<_>>()
+        .join("/")
 }
 
 impl Layout {
@@ -81,7 +110,11 @@ impl Layout {
             object_key_path: trim_slashes(&cfg.object_key_path),
             table: cfg.table.clone().filter(|t| !t.is_empty()),
             date_format: cfg.date_partition_format.clone().filter(|f| !f.is_empty()),
-            sub_path: cfg.sub_path.as_deref().map(trim_slashes).filter(|s| !s.is_empty()),
+            sub_path: cfg
+                .sub_path
+                .as_deref()
+                .map(trim_slashes)
+                .filter(|s| !s.is_empty()),
             default_schema: cfg.default_schema.clone(),
             template: cfg.path_template.clone(),
             ext: ext.to_string(),
@@ -117,13 +150,23 @@ impl Layout {
     pub fn table_dir(&self, n: &TableNames) -> String {
         match &self.template {
             Some(t) => {
-                let cut = t.find('{').map_or(t.len(), |p| t[..p].rfind('/').map_or(0, |s| s + 1));
+                let cut = t
+                    .find('{')
+                    .map_or(t.len(), |p| t[..p].rfind('/').map_or(0, |s| s + 1));
                 let fixed = self.fill(&t[..cut], n, "", Utc::now(), None, "");
                 let rest = &t[cut..];
                 // include the stream/table/schema parts that precede anything variable
                 let mut dir = fixed;
-                for seg in rest.split('/').take(rest.split('/').count().saturating_sub(1)) {
-                    if seg.contains("{date") || seg.contains("{timestamp}") || seg.contains("{uuid}") || seg.contains("{part}") || seg.contains("{partitions}") {
+                for seg in rest
+                    .split('/')
+                    .take(rest.split('/').count().saturating_sub(1))
+                {
+                    if seg.contains("{date")
+                        || seg.contains("{timestamp}")
+                        || seg.contains("{uuid}")
+                        || seg.contains("{part}")
+                        || seg.contains("{partitions}")
+                    {
                         break;
                     }
                     dir = join(&dir, &self.fill(seg, n, "", Utc::now(), None, ""));
@@ -132,15 +175,25 @@ impl Layout {
             }
             None => match self.kind {
                 LayoutKind::Mage => trim_slashes(&format!("{}/{}", self.object_key_path, n.table)),
-                LayoutKind::Lakexpress => {
-                    trim_slashes(&format!("{}/{}/{}", self.sub_path.as_deref().unwrap_or(""), n.schema, n.table))
-                }
+                LayoutKind::Lakexpress => trim_slashes(&format!(
+                    "{}/{}/{}",
+                    self.sub_path.as_deref().unwrap_or(""),
+                    n.schema,
+                    n.table
+                )),
             },
         }
     }
 
     /// The object path of one file, relative to the destination.
-    pub fn file_path(&self, n: &TableNames, partitions: &str, now: DateTime<Utc>, part: Option<u64>, unique: &str) -> String {
+    pub fn file_path(
+        &self,
+        n: &TableNames,
+        partitions: &str,
+        now: DateTime<Utc>,
+        part: Option<u64>,
+        unique: &str,
+    ) -> String {
         let path = match &self.template {
             Some(t) => {
                 let p = self.fill(t, n, partitions, now, part, unique);
@@ -155,23 +208,41 @@ impl Layout {
             }
             None => {
                 let dir = self.table_dir(n);
-                let date = self.date_format.as_ref().map(|f| now.format(f).to_string()).unwrap_or_default();
+                let date = self
+                    .date_format
+                    .as_ref()
+                    .map(|f| now.format(f).to_string())
+                    .unwrap_or_default();
                 let file = match self.kind {
-                    LayoutKind::Mage => format!("{}-{unique}.{}", now.format("%Y%m%d-%H%M%S"), self.ext),
+                    LayoutKind::Mage => {
+                        format!("{}-{unique}.{}", now.format("%Y%m%d-%H%M%S"), self.ext)
+                    }
                     LayoutKind::Lakexpress => format!("part-{:05}.{}", part.unwrap_or(0), self.ext),
                 };
-                [dir.as_str(), date.as_str(), partitions, file.as_str()].iter().fold(String::new(), |acc, s| join(&acc, s))
+                [dir.as_str(), date.as_str(), partitions, file.as_str()]
+                    .iter()
+                    .fold(String::new(), |acc, s| join(&acc, s))
             }
         };
         trim_slashes(&path)
     }
 
-    fn fill(&self, t: &str, n: &TableNames, partitions: &str, now: DateTime<Utc>, part: Option<u64>, unique: &str) -> String {
+    fn fill(
+        &self,
+        t: &str,
+        n: &TableNames,
+        partitions: &str,
+        now: DateTime<Utc>,
+        part: Option<u64>,
+        unique: &str,
+    ) -> String {
         let mut out = String::with_capacity(t.len() + 32);
         let mut rest = t;
         while let Some(open) = rest.find('{') {
             out.push_str(&rest[..open]);
-            let Some(close) = rest[open..].find('}').map(|c| c + open) else { break };
+            let Some(close) = rest[open..].find('}').map(|c| c + open) else {
+                break;
+            };
             let name = &rest[open + 1..close];
             match name {
                 "stream" => out.push_str(&safe_segment(&n.stream)),
@@ -182,7 +253,10 @@ impl Layout {
                 "part" => out.push_str(&format!("{:05}", part.unwrap_or(0))),
                 "ext" => out.push_str(&self.ext),
                 "partitions" => out.push_str(partitions),
-                d => out.push_str(&now.format(d.strip_prefix("date:").unwrap_or("")).to_string()),
+                d => out.push_str(
+                    &now.format(d.strip_prefix("date:").unwrap_or(""))
+                        .to_string(),
+                ),
             }
             rest = &rest[close + 1..];
         }
@@ -220,12 +294,20 @@ mod tests {
     #[test]
     fn mage_and_lakexpress_paths() {
         let now = Utc.with_ymd_and_hms(2024, 3, 5, 7, 8, 9).unwrap();
-        let m = layout(serde_json::json!({"object_key_path": "/raw/", "date_partition_format": "%Y%m%d"}));
+        let m = layout(
+            serde_json::json!({"object_key_path": "/raw/", "date_partition_format": "%Y%m%d"}),
+        );
         let n = m.names("public-orders");
-        assert_eq!(m.file_path(&n, "", now, None, "abc"), "raw/public-orders/20240305/20240305-070809-abc.parquet");
+        assert_eq!(
+            m.file_path(&n, "", now, None, "abc"),
+            "raw/public-orders/20240305/20240305-070809-abc.parquet"
+        );
         let l = layout(serde_json::json!({"layout": "lakexpress", "sub_path": "a/b"}));
         let n = l.names("public-orders");
-        assert_eq!(l.file_path(&n, "country=FR", now, Some(7), "x"), "a/b/public/orders/country=FR/part-00007.parquet");
+        assert_eq!(
+            l.file_path(&n, "country=FR", now, Some(7), "x"),
+            "a/b/public/orders/country=FR/part-00007.parquet"
+        );
         assert_eq!(l.table_dir(&n), "a/b/public/orders");
         assert_eq!(l.names("orders").schema, "public");
     }
@@ -233,9 +315,14 @@ mod tests {
     #[test]
     fn templates() {
         let now = Utc.with_ymd_and_hms(2024, 3, 5, 7, 8, 9).unwrap();
-        let t = layout(serde_json::json!({"path_template": "lake/{schema}/{table}/{date:%Y/%m}/{timestamp}-{uuid}.{ext}"}));
+        let t = layout(
+            serde_json::json!({"path_template": "lake/{schema}/{table}/{date:%Y/%m}/{timestamp}-{uuid}.{ext}"}),
+        );
         let n = t.names("public-orders");
-        assert_eq!(t.file_path(&n, "k=v", now, None, "u1"), "lake/public/public-orders/2024/03/k=v/20240305-070809-u1.parquet");
+        assert_eq!(
+            t.file_path(&n, "k=v", now, None, "u1"),
+            "lake/public/public-orders/2024/03/k=v/20240305-070809-u1.parquet"
+        );
         assert!(check_template("{table}/{bogus}-{uuid}").is_err());
         assert!(check_template("{table}/{timestamp}.{ext}").is_err());
         assert_eq!(part_number("x/part-00012.parquet"), Some(12));

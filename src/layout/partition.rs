@@ -30,9 +30,14 @@ impl PartitionKey {
         if let Some(f) = &format
             && !super::valid_strftime(f)
         {
-            return Err(format!("'{f}' is not a valid strftime pattern (in '{spec}')"));
+            return Err(format!(
+                "'{f}' is not a valid strftime pattern (in '{spec}')"
+            ));
         }
-        Ok(PartitionKey { column: column.to_string(), format })
+        Ok(PartitionKey {
+            column: column.to_string(),
+            format,
+        })
     }
 }
 
@@ -48,11 +53,18 @@ fn escape(v: &str) -> String {
             out.push(c);
         }
     }
-    if out.is_empty() { NULL_PARTITION.to_string() } else { out }
+    if out.is_empty() {
+        NULL_PARTITION.to_string()
+    } else {
+        out
+    }
 }
 
 /// Splits a batch by partition folder; groups keep the order of first appearance.
-pub fn partition_rows(batch: &RecordBatch, keys: &[PartitionKey]) -> Result<Vec<(String, RecordBatch)>, ArrowError> {
+pub fn partition_rows(
+    batch: &RecordBatch,
+    keys: &[PartitionKey],
+) -> Result<Vec<(String, RecordBatch)>, ArrowError> {
     if keys.is_empty() {
         return Ok(vec![(String::new(), batch.clone())]);
     }
@@ -60,7 +72,10 @@ pub fn partition_rows(batch: &RecordBatch, keys: &[PartitionKey]) -> Result<Vec<
     let mut segments: Vec<String> = vec![String::new(); n];
     for key in keys {
         let idx = batch.schema().index_of(&key.column).map_err(|_| {
-            ArrowError::SchemaError(format!("partition key '{}' is not a column of this stream", key.column))
+            ArrowError::SchemaError(format!(
+                "partition key '{}' is not a column of this stream",
+                key.column
+            ))
         })?;
         let col = batch.column(idx);
         let values = column_segments(key, col.as_ref())?;
@@ -98,7 +113,11 @@ fn column_segments(key: &PartitionKey, col: &dyn Array) -> Result<Vec<String>, A
             let f = ArrayFormatter::try_new(col, &FormatOptions::default())?;
             Ok((0..n)
                 .map(|i| {
-                    let v = if col.is_null(i) { NULL_PARTITION.to_string() } else { escape(&f.value(i).to_string()) };
+                    let v = if col.is_null(i) {
+                        NULL_PARTITION.to_string()
+                    } else {
+                        escape(&f.value(i).to_string())
+                    };
                     format!("{}={v}", key.column)
                 })
                 .collect())
@@ -121,7 +140,10 @@ fn column_segments(key: &PartitionKey, col: &dyn Array) -> Result<Vec<String>, A
                     _ => None,
                 }
             };
-            if !matches!(col.data_type(), DataType::Timestamp(_, _) | DataType::Date32) {
+            if !matches!(
+                col.data_type(),
+                DataType::Timestamp(_, _) | DataType::Date32
+            ) {
                 return Err(ArrowError::SchemaError(format!(
                     "partition key '{}:{fmt}' needs a date or date-time column, but '{}' is {}",
                     key.column,
@@ -157,21 +179,39 @@ mod tests {
     fn splits_by_value_and_date_parts() {
         let schema = Schema::new(vec![
             Field::new("c", DataType::Utf8, true),
-            Field::new("at", DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into())), true),
+            Field::new(
+                "at",
+                DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into())),
+                true,
+            ),
             Field::new("n", DataType::Int64, false),
         ]);
         let b = RecordBatch::try_new(
             Arc::new(schema),
             vec![
-                Arc::new(StringArray::from(vec![Some("FR"), Some("a/b"), Some("FR"), None])),
-                Arc::new(TimestampMicrosecondArray::from(vec![Some(1_577_836_800_000_000); 4]).with_timezone("UTC")),
+                Arc::new(StringArray::from(vec![
+                    Some("FR"),
+                    Some("a/b"),
+                    Some("FR"),
+                    None,
+                ])),
+                Arc::new(
+                    TimestampMicrosecondArray::from(vec![Some(1_577_836_800_000_000); 4])
+                        .with_timezone("UTC"),
+                ),
                 Arc::new(Int64Array::from(vec![1, 2, 3, 4])),
             ],
         )
         .unwrap();
-        let keys = [PartitionKey::parse("c").unwrap(), PartitionKey::parse("at:year=%Y/month=%m").unwrap()];
+        let keys = [
+            PartitionKey::parse("c").unwrap(),
+            PartitionKey::parse("at:year=%Y/month=%m").unwrap(),
+        ];
         let parts = partition_rows(&b, &keys).unwrap();
-        let names: Vec<_> = parts.iter().map(|(k, b)| (k.as_str(), b.num_rows())).collect();
+        let names: Vec<_> = parts
+            .iter()
+            .map(|(k, b)| (k.as_str(), b.num_rows()))
+            .collect();
         assert_eq!(
             names,
             vec![

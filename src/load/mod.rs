@@ -58,7 +58,11 @@ impl From<StorageError> for LoadError {
 
 impl From<TableError> for LoadError {
     fn from(e: TableError) -> Self {
-        if e.is_destination() { LoadError::Destination(e.to_string()) } else { LoadError::Internal(e.to_string()) }
+        if e.is_destination() {
+            LoadError::Destination(e.to_string())
+        } else {
+            LoadError::Internal(e.to_string())
+        }
     }
 }
 
@@ -78,26 +82,44 @@ struct Sink {
 }
 
 /// Runs `inlet load` on `input`, writing STATE values to `stdout`.
-pub fn run(cfg: &LoadConfig, input: Box<dyn Read + Send>, stdout: Box<dyn Write + Send>) -> Result<Summary, LoadError> {
+pub fn run(
+    cfg: &LoadConfig,
+    input: Box<dyn Read + Send>,
+    stdout: Box<dyn Write + Send>,
+) -> Result<Summary, LoadError> {
     let dest = cfg.destination()?;
     let store = Store::open(dest)?;
-    let codec = Codec::parse(cfg.format, cfg.compression.as_deref()).map_err(|msg| ConfigError::Value { key: "compression".into(), msg })?;
+    let codec =
+        Codec::parse(cfg.format, cfg.compression.as_deref()).map_err(|msg| ConfigError::Value {
+            key: "compression".into(),
+            msg,
+        })?;
     let encoder = Encoder {
         format: cfg.format,
         codec,
         row_group_size: cfg.row_group_size,
-        delimiter: cfg.csv_delimiter.as_bytes().first().copied().unwrap_or(b','),
+        delimiter: cfg
+            .csv_delimiter
+            .as_bytes()
+            .first()
+            .copied()
+            .unwrap_or(b','),
     };
     let layout = Layout::new(cfg, encoder.extension());
     let partitions = cfg
         .partition_keys
         .iter()
-        .map(|p| PartitionKey::parse(p).map(|mut k| {
-            k.column = cfg.column_header_format.apply(&k.column);
-            k
-        }))
+        .map(|p| {
+            PartitionKey::parse(p).map(|mut k| {
+                k.column = cfg.column_header_format.apply(&k.column);
+                k
+            })
+        })
         .collect::<Result<Vec<_>, _>>()
-        .map_err(|msg| ConfigError::Value { key: "partition_keys".into(), msg })?;
+        .map_err(|msg| ConfigError::Value {
+            key: "partition_keys".into(),
+            msg,
+        })?;
     let writer = FileWriter::start(store.clone(), encoder, layout.clone(), partitions.clone())
         .map_err(|e| LoadError::Internal(format!("cannot start the writer thread: {e}")))?;
     let mut r = Router {
@@ -107,7 +129,11 @@ pub fn run(cfg: &LoadConfig, input: Box<dyn Read + Send>, stdout: Box<dyn Write 
             max_rows: cfg.batch_max_rows as usize,
             max_age: cfg.batch_max_age(),
         },
-        meta: Metadata { prefix: cfg.add_metadata_columns.then(|| cfg.metadata_column_prefix.clone()) },
+        meta: Metadata {
+            prefix: cfg
+                .add_metadata_columns
+                .then(|| cfg.metadata_column_prefix.clone()),
+        },
         layout,
         partitions,
         sinks: HashMap::new(),
@@ -143,17 +169,23 @@ impl Router<'_> {
         loop {
             match blocks.recv_timeout(Duration::from_secs(1)) {
                 Ok(Ok(block)) => {
-                    for line in block.split(|b| *b == b'\n') {
+                    let mut start = 0;
+                    for end in memchr::memchr_iter(b'\n', &block) {
                         self.line_no += 1;
-                        self.line(line)?;
+                        self.line(&block[start..end])?;
+                        start = end + 1;
                     }
-                    // the split yields one empty piece after a final newline
-                    if block.last() == Some(&b'\n') {
-                        self.line_no -= 1;
+                    if start < block.len() {
+                        self.line_no += 1;
+                        self.line(&block[start..])?;
                     }
                 }
                 Ok(Err(e)) => {
-                    return Err(LoadError::Input { line: self.line_no, stream: None, msg: format!("cannot read the input: {e}") });
+                    return Err(LoadError::Input {
+                        line: self.line_no,
+                        stream: None,
+                        msg: format!("cannot read the input: {e}"),
+                    });
                 }
                 Err(RecvTimeoutError::Disconnected) => return Ok(()),
                 Err(RecvTimeoutError::Timeout) => {}
@@ -165,6 +197,21 @@ impl Router<'_> {
     }
 
     fn line(&mut self, line: &[u8]) -> Result<(), LoadError> {
+        if std::str::from_utf8(line).is_ok()
+            && let Some((stream, mut sc)) = singer::record_head(line)
+            && let Some(sink) = self.sinks.get_mut(stream.as_ref())
+        {
+            return match sink
+                .buf
+                .push_from(&mut sc, line.len() + 1, singer::record_tail)
+            {
+                Ok(()) => self.accepted(&stream, line.len() + 1),
+                Err(e) => {
+                    let stream = stream.into_owned();
+                    self.reject(Some(&stream), line, e.to_string())
+                }
+            };
+        }
         let parsed = match singer::parse_line(line) {
             Ok(l) => l,
             Err(e) => return self.reject(None, line, e.to_string()),
@@ -172,22 +219,18 @@ impl Router<'_> {
         match parsed {
             Line::Record(rec) => {
                 let Some(sink) = self.sinks.get_mut(rec.stream.as_ref()) else {
-                    let msg = format!("RECORD for stream '{}' arrived before any SCHEMA for it; the tap must send a SCHEMA message first", rec.stream);
+                    let msg = format!(
+                        "RECORD for stream '{}' arrived before any SCHEMA for it; the tap must send a SCHEMA message first",
+                        rec.stream
+                    );
                     let stream = rec.stream.into_owned();
                     return self.reject(Some(&stream), line, msg);
                 };
-                match sink.buf.push(rec.record, rec.time_extracted, line.len() + 1) {
-                    Ok(()) => {
-                        if sink.batch.is_none() {
-                            sink.batch = Some(self.ledger.open_batch());
-                        }
-                        self.progress.record(rec.stream.as_ref(), line.len() + 1);
-                        if sink.buf.is_full(&self.limits) {
-                            let stream = rec.stream.into_owned();
-                            self.flush(&stream)?;
-                        }
-                        Ok(())
-                    }
+                match sink
+                    .buf
+                    .push(rec.record, rec.time_extracted, line.len() + 1)
+                {
+                    Ok(()) => self.accepted(&rec.stream, line.len() + 1),
                     Err(e) => {
                         let stream = rec.stream.into_owned();
                         self.reject(Some(&stream), line, e.to_string())
@@ -210,21 +253,59 @@ impl Router<'_> {
         }
     }
 
+    /// Bookkeeping after a record was buffered: ledger id, progress, flush.
+    fn accepted(&mut self, stream: &str, bytes: usize) -> Result<(), LoadError> {
+        let Some(sink) = self.sinks.get_mut(stream) else {
+            return Ok(());
+        };
+        if sink.batch.is_none() {
+            sink.batch = Some(self.ledger.open_batch());
+        }
+        self.progress.record(stream, bytes);
+        if sink.buf.is_over_size(&self.limits) {
+            self.flush(stream)?;
+        }
+        Ok(())
+    }
+
     fn schema(&mut self, m: singer::SchemaMessage) -> Result<(), LoadError> {
         if let Some(s) = self.sinks.get(&m.stream)
             && s.buf.schema.raw == m.schema
         {
             return Ok(()); // taps repeat SCHEMA messages; nothing changes
         }
-        let compiled = StreamSchema::compile(m.schema, self.cfg.column_header_format, self.cfg.validate_records).map_err(|e| match e {
-            e @ SchemaError::Collision { .. } => LoadError::Config(ConfigError::Value { key: "column_header_format".into(), msg: format!("stream '{}': {e}", m.stream) }),
-            e => LoadError::Input { line: self.line_no, stream: Some(m.stream.clone()), msg: format!("unusable SCHEMA: {e}") },
+        let compiled = StreamSchema::compile(
+            m.schema,
+            self.cfg.column_header_format,
+            self.cfg.validate_records,
+        )
+        .map_err(|e| match e {
+            e @ SchemaError::Collision { .. } => LoadError::Config(ConfigError::Value {
+                key: "column_header_format".into(),
+                msg: format!("stream '{}': {e}", m.stream),
+            }),
+            e => LoadError::Input {
+                line: self.line_no,
+                stream: Some(m.stream.clone()),
+                msg: format!("unusable SCHEMA: {e}"),
+            },
         })?;
         for k in &self.partitions {
             if !compiled.root.fields.iter().any(|f| f.out_name == k.column) {
                 return Err(LoadError::Config(ConfigError::Value {
                     key: "partition_keys".into(),
-                    msg: format!("stream '{}' has no column '{}' (columns: {})", m.stream, k.column, compiled.root.fields.iter().map(|f| f.out_name.as_str()).collect::<Vec<_>>().join(", ")),
+                    msg: format!(
+                        "stream '{}' has no column '{}' (columns: {})",
+                        m.stream,
+                        k.column,
+                        compiled
+                            .root
+                            .fields
+                            .iter()
+                            .map(|f| f.out_name.as_str())
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ),
                 }));
             }
         }
@@ -234,7 +315,13 @@ impl Router<'_> {
             }
             self.flush(&m.stream)?;
         }
-        let buf = StreamBuffer::new(&m.stream, Arc::new(compiled), &self.meta, self.cfg.column_header_format, self.cfg.validate_records);
+        let buf = StreamBuffer::new(
+            &m.stream,
+            Arc::new(compiled),
+            &self.meta,
+            self.cfg.column_header_format,
+            self.cfg.validate_records,
+        );
         let names = self.layout.names(&m.stream);
         let batch = self.sinks.remove(&m.stream).and_then(|s| s.batch);
         self.progress.stream(&m.stream);
@@ -260,12 +347,22 @@ impl Router<'_> {
 
     /// Seals a stream's buffer and hands it to the writer.
     fn flush(&mut self, stream: &str) -> Result<(), LoadError> {
-        let Some(sink) = self.sinks.get_mut(stream) else { return Ok(()) };
+        let Some(sink) = self.sinks.get_mut(stream) else {
+            return Ok(());
+        };
         let now_us = chrono::Utc::now().timestamp_micros();
-        let batch = sink.buf.seal(now_us).map_err(|e| LoadError::Internal(format!("stream '{stream}': building the batch: {e}")))?;
-        let Some(id) = sink.batch.take() else { return Ok(()) };
+        let batch = sink.buf.seal(now_us).map_err(|e| {
+            LoadError::Internal(format!("stream '{stream}': building the batch: {e}"))
+        })?;
+        let Some(id) = sink.batch.take() else {
+            return Ok(());
+        };
         match batch {
-            Some(batch) => self.writer.send(Job::Batch { id, names: sink.names.clone(), batch })?,
+            Some(batch) => self.writer.send(Job::Batch {
+                id,
+                names: sink.names.clone(),
+                batch,
+            })?,
             None => self.ledger.abandoned(id)?,
         }
         self.poll_done(false)
@@ -275,13 +372,23 @@ impl Router<'_> {
         for (stream, bytes) in self.rejects.take_quarantine() {
             let id = self.ledger.open_batch();
             let dir = format!("_rejected/{}", crate::layout::safe_segment(&stream));
-            self.writer.send(Job::Raw { id, stream, dir, bytes })?;
+            self.writer.send(Job::Raw {
+                id,
+                stream,
+                dir,
+                bytes,
+            })?;
         }
         Ok(())
     }
 
     fn flush_aged(&mut self) -> Result<(), LoadError> {
-        let aged: Vec<String> = self.sinks.iter().filter(|(_, s)| s.buf.is_full(&self.limits)).map(|(k, _)| k.clone()).collect();
+        let aged: Vec<String> = self
+            .sinks
+            .iter()
+            .filter(|(_, s)| s.buf.is_full(&self.limits))
+            .map(|(k, _)| k.clone())
+            .collect();
         for s in aged {
             self.flush(&s)?;
         }
@@ -334,39 +441,47 @@ impl Router<'_> {
         let drained = self.poll_done(true);
         self.progress.finish();
         let outcome = outcome.and(drained);
-        let summary = Summary { streams: self.progress.take(), states_emitted: self.ledger.emitted_count };
+        let summary = Summary {
+            streams: self.progress.take(),
+            states_emitted: self.ledger.emitted_count,
+        };
         for (name, s) in &summary.streams {
             tracing::info!(stream = %name, records = s.records, files = s.files, rejected = s.rejected, bytes_in = s.bytes, bytes_out = s.bytes_out, "stream done");
         }
         if self.ledger.pending() > 0 && outcome.is_ok() {
-            tracing::warn!("{} STATE message(s) could not be emitted", self.ledger.pending());
+            tracing::warn!(
+                "{} STATE message(s) could not be emitted",
+                self.ledger.pending()
+            );
         }
         outcome.map(|_| summary)
     }
 
     fn batch_message(&mut self, m: singer::BatchMessage) -> Result<(), LoadError> {
         let line_no = self.line_no;
-        let files = batch_files::read_manifest(&m).map_err(|msg| LoadError::Input { line: line_no, stream: Some(m.stream.clone()), msg })?;
+        let files = batch_files::read_manifest(&m).map_err(|msg| LoadError::Input {
+            line: line_no,
+            stream: Some(m.stream.clone()),
+            msg,
+        })?;
         for (uri, lines) in files {
             for (i, rec) in lines.split(|b| *b == b'\n').enumerate() {
                 if rec.iter().all(u8::is_ascii_whitespace) {
                     continue;
                 }
                 let Some(sink) = self.sinks.get_mut(&m.stream) else {
-                    return Err(LoadError::Input { line: line_no, stream: Some(m.stream.clone()), msg: "BATCH arrived before any SCHEMA for the stream".into() });
+                    return Err(LoadError::Input {
+                        line: line_no,
+                        stream: Some(m.stream.clone()),
+                        msg: "BATCH arrived before any SCHEMA for the stream".into(),
+                    });
                 };
                 if let Err(e) = sink.buf.push(rec, None, rec.len() + 1) {
                     let msg = format!("{uri} line {}: {e}", i + 1);
                     self.reject(Some(&m.stream.clone()), rec, msg)?;
                     continue;
                 }
-                if sink.batch.is_none() {
-                    sink.batch = Some(self.ledger.open_batch());
-                }
-                self.progress.record(&m.stream, rec.len() + 1);
-                if sink.buf.is_full(&self.limits) {
-                    self.flush(&m.stream)?;
-                }
+                self.accepted(&m.stream, rec.len() + 1)?;
             }
         }
         Ok(())

@@ -41,7 +41,12 @@ impl Progress {
             b
         });
         let now = Instant::now();
-        Progress { streams: BTreeMap::new(), start: now, last: now, bar }
+        Progress {
+            streams: BTreeMap::new(),
+            start: now,
+            last: now,
+            bar,
+        }
     }
 
     /// A stream was announced.
@@ -74,7 +79,15 @@ impl Progress {
         let secs = self.start.elapsed().as_secs_f64().max(1e-3);
         self.streams
             .iter()
-            .map(|(n, s)| format!("{n}: {} records, {:.1} MB, {} files, {:.0} rec/s", s.records, s.bytes as f64 / 1e6, s.files, s.records as f64 / secs))
+            .map(|(n, s)| {
+                format!(
+                    "{n}: {} records, {:.1} MB, {} files, {:.0} rec/s",
+                    s.records,
+                    s.bytes as f64 / 1e6,
+                    s.files,
+                    s.records as f64 / secs
+                )
+            })
             .collect::<Vec<_>>()
             .join(" | ")
     }

@@ -19,15 +19,29 @@ pub struct Rejects {
 impl Rejects {
     /// Bookkeeping for a policy.
     pub fn new(policy: OnInvalid) -> Self {
-        Rejects { policy, count: 0, quarantine: BTreeMap::new() }
+        Rejects {
+            policy,
+            count: 0,
+            quarantine: BTreeMap::new(),
+        }
     }
 
     /// Applies the policy; returns the error to stop with under `fail`.
-    pub fn handle(&mut self, line: u64, stream: Option<&str>, raw: &[u8], msg: &str) -> Option<LoadError> {
+    pub fn handle(
+        &mut self,
+        line: u64,
+        stream: Option<&str>,
+        raw: &[u8],
+        msg: &str,
+    ) -> Option<LoadError> {
         self.count += 1;
         let hint = "fix the tap or the data, or set on_invalid_record to skip or quarantine to carry on past bad records";
         match self.policy {
-            OnInvalid::Fail => Some(LoadError::Input { line, stream: stream.map(String::from), msg: format!("{msg} ({hint})") }),
+            OnInvalid::Fail => Some(LoadError::Input {
+                line,
+                stream: stream.map(String::from),
+                msg: format!("{msg} ({hint})"),
+            }),
             OnInvalid::Skip | OnInvalid::Quarantine => {
                 if self.count <= LOG_EACH {
                     tracing::warn!(line, stream = stream.unwrap_or("-"), "rejected: {msg}");
@@ -41,7 +55,10 @@ impl Rejects {
                         "error": msg,
                         "raw": String::from_utf8_lossy(raw),
                     });
-                    let buf = self.quarantine.entry(stream.unwrap_or("_unparsed").to_string()).or_default();
+                    let buf = self
+                        .quarantine
+                        .entry(stream.unwrap_or("_unparsed").to_string())
+                        .or_default();
                     if let Ok(mut v) = serde_json::to_vec(&entry) {
                         v.push(b'\n');
                         buf.extend_from_slice(&v);

@@ -98,7 +98,9 @@ impl<'a> Converter<'a> {
                 return Ok((&ANY_SCHEMA, pushed));
             }
             let pointer = r.strip_prefix('#').ok_or_else(|| {
-                SchemaError::Invalid(format!("$ref '{r}' is not local (only '#/...' refs are supported)"))
+                SchemaError::Invalid(format!(
+                    "$ref '{r}' is not local (only '#/...' refs are supported)"
+                ))
             })?;
             s = self.root.pointer(pointer).ok_or_else(|| {
                 SchemaError::Invalid(format!("$ref '{r}' points to nothing in the schema"))
@@ -128,10 +130,22 @@ impl<'a> Converter<'a> {
         let kind = match (node.obj, node.types.as_slice()) {
             (None, _) => Kind::Json,
             (Some(obj), _) if obj.contains_key("anyOf") || obj.contains_key("oneOf") => {
-                let key = if obj.contains_key("anyOf") { "anyOf" } else { "oneOf" };
+                let key = if obj.contains_key("anyOf") {
+                    "anyOf"
+                } else {
+                    "oneOf"
+                };
                 return self.union(name, obj, key, node.null_ok);
             }
             (Some(obj), [t]) => self.single(obj, t, &mut checks)?,
+            // "T or array of T" through a recursive $ref (pipelinewise arrays):
+            // an array of such items is a list of T
+            (Some(obj), [a, b])
+                if (*a == "array") != (*b == "array") && self.items_recurse(obj) =>
+            {
+                let t = if *a == "array" { b } else { a };
+                self.single(obj, t, &mut checks)?
+            }
             (Some(obj), ts)
                 if ts.len() == 2 && ts.contains(&"integer") && ts.contains(&"number") =>
             {
@@ -140,7 +154,9 @@ impl<'a> Converter<'a> {
             (Some(obj), []) if obj.contains_key("properties") => {
                 self.single(obj, "object", &mut checks)?
             }
-            (Some(obj), []) if obj.contains_key("items") => self.single(obj, "array", &mut checks)?,
+            (Some(obj), []) if obj.contains_key("items") => {
+                self.single(obj, "array", &mut checks)?
+            }
             _ => Kind::Json,
         };
         let mut null_ok = node.null_ok;
@@ -148,7 +164,11 @@ impl<'a> Converter<'a> {
             // an untyped schema accepts null too
             null_ok = true;
         }
-        if let Some(vals) = node.obj.and_then(|o| o.get("enum")).and_then(Value::as_array) {
+        if let Some(vals) = node
+            .obj
+            .and_then(|o| o.get("enum"))
+            .and_then(Value::as_array)
+        {
             if vals.iter().any(Value::is_null) {
                 null_ok = true;
             }
@@ -163,6 +183,14 @@ impl<'a> Converter<'a> {
             required: false,
             checks,
         })
+    }
+
+    /// True when `items` is a `$ref` already being expanded (a self-nesting array type).
+    fn items_recurse(&self, obj: &Map<String, Value>) -> bool {
+        obj.get("items")
+            .and_then(|i| i.get("$ref"))
+            .and_then(Value::as_str)
+            .is_some_and(|r| self.expanding.iter().any(|e| e == r))
     }
 
     fn node(&self, s: &'a Value) -> Node<'a> {
@@ -233,7 +261,9 @@ impl<'a> Converter<'a> {
                     plans[0].kind.clone()
                 } else if all(&|k| matches!(k, Kind::Int64 | Kind::Float64)) {
                     Kind::Float64
-                } else if all(&|k| matches!(k, Kind::Utf8 | Kind::Timestamp | Kind::Date | Kind::Time)) {
+                } else if all(&|k| {
+                    matches!(k, Kind::Utf8 | Kind::Timestamp | Kind::Date | Kind::Time)
+                }) {
                     Kind::Utf8
                 } else {
                     Kind::Json
@@ -298,9 +328,12 @@ impl<'a> Converter<'a> {
                 c.max_items = usize_of("maxItems");
                 match obj.get("items") {
                     Some(items @ Value::Object(_)) => {
+                        // items are always nullable: taps declare non-null
+                        // items and still send [1, null, 3]
                         let item = self.field("item", items)?;
                         Kind::List(Box::new(FieldPlan {
-                            nullable: item.null_ok,
+                            nullable: true,
+                            null_ok: true,
                             ..item
                         }))
                     }
@@ -354,7 +387,9 @@ fn decimal_kind(mult: f64, min: Option<Bound>, max: Option<Bound>) -> Option<Kin
         .iter()
         .flatten()
         .map(|b| b.value.abs())
-        .fold(None, |acc: Option<f64>, v| Some(acc.map_or(v, |a| a.max(v))));
+        .fold(None, |acc: Option<f64>, v| {
+            Some(acc.map_or(v, |a| a.max(v)))
+        });
     let precision = match limit {
         // digits needed left of the point for the largest bound
         Some(l) if l >= 1.0 => (l.log10().floor() as u32 + 1).max(1) + scale,
@@ -386,7 +421,12 @@ mod tests {
     }
 
     fn kind_of(p: &ObjectPlan, name: &str) -> Kind {
-        p.fields.iter().find(|f| f.name == name).unwrap().kind.clone()
+        p.fields
+            .iter()
+            .find(|f| f.name == name)
+            .unwrap()
+            .kind
+            .clone()
     }
 
     #[test]
@@ -434,10 +474,28 @@ mod tests {
         assert_eq!(kind_of(&p, "free"), Kind::Json);
         assert_eq!(kind_of(&p, "extra"), Kind::Json);
         assert!(matches!(kind_of(&p, "list"), Kind::List(i) if i.kind == Kind::Int64));
-        let Kind::Struct(tree) = kind_of(&p, "tree") else { panic!() };
+        let Kind::Struct(tree) = kind_of(&p, "tree") else {
+            panic!()
+        };
         assert_eq!(kind_of(&tree, "v"), Kind::Int64);
-        assert_eq!(kind_of(&tree, "next"), Kind::Json, "recursion ends in JSON text");
+        assert_eq!(
+            kind_of(&tree, "next"),
+            Kind::Json,
+            "recursion ends in JSON text"
+        );
         assert_eq!(kind_of(&p, "empty"), Kind::Json);
+    }
+
+    #[test]
+    fn pipelinewise_recursive_arrays_are_lists_of_the_scalar() {
+        let p = plan(json!({"type": "object", "definitions": {
+            "sdc_recursive_integer_array": {"type": ["null", "integer", "array"], "items": {"$ref": "#/definitions/sdc_recursive_integer_array"}}
+        }, "properties": {
+            "ints": {"type": ["null", "array"], "items": {"$ref": "#/definitions/sdc_recursive_integer_array"}}
+        }}));
+        assert!(
+            matches!(kind_of(&p, "ints"), Kind::List(i) if i.kind == Kind::Int64 && i.nullable)
+        );
     }
 
     #[test]
@@ -449,9 +507,27 @@ mod tests {
             "pg_any": {"type": "number", "multipleOf": 1e-38, "maximum": 1e38, "exclusiveMaximum": true},
             "odd": {"type": "number", "multipleOf": 0.5}
         }}));
-        assert_eq!(kind_of(&p, "price"), Kind::Decimal { precision: 38, scale: 2 });
-        assert_eq!(kind_of(&p, "pg10_2"), Kind::Decimal { precision: 10, scale: 2 });
-        assert_eq!(kind_of(&p, "pg_any"), Kind::Decimal { precision: 76, scale: 38 });
+        assert_eq!(
+            kind_of(&p, "price"),
+            Kind::Decimal {
+                precision: 38,
+                scale: 2
+            }
+        );
+        assert_eq!(
+            kind_of(&p, "pg10_2"),
+            Kind::Decimal {
+                precision: 10,
+                scale: 2
+            }
+        );
+        assert_eq!(
+            kind_of(&p, "pg_any"),
+            Kind::Decimal {
+                precision: 76,
+                scale: 38
+            }
+        );
         assert_eq!(kind_of(&p, "odd"), Kind::Float64);
     }
 }

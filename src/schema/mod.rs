@@ -143,7 +143,9 @@ impl StreamSchema {
             {
                 Ok(v) => Some(v),
                 Err(e) => {
-                    tracing::warn!("schema keywords beyond the fast checks cannot be compiled ({e}); only types, required, enum, lengths and bounds are validated");
+                    tracing::warn!(
+                        "schema keywords beyond the fast checks cannot be compiled ({e}); only types, required, enum, lengths and bounds are validated"
+                    );
                     None
                 }
             }
@@ -194,15 +196,28 @@ mod tests {
     fn header_collisions_are_config_errors() {
         let s = json!({"type": "object", "properties": {"Id": {"type": "integer"}, "id": {"type": "integer"}}});
         let err = StreamSchema::compile(s.clone(), HeaderFormat::Lower, true).unwrap_err();
-        assert!(err.to_string().contains("'Id' and 'id' both become 'id'"), "{err}");
+        assert!(
+            err.to_string().contains("'Id' and 'id' both become 'id'"),
+            "{err}"
+        );
         assert!(StreamSchema::compile(s, HeaderFormat::None, true).is_ok());
     }
 
     #[test]
     fn slow_keywords_get_a_full_validator() {
         let fast = json!({"type": "object", "properties": {"pattern": {"type": "string"}}});
-        assert!(StreamSchema::compile(fast, HeaderFormat::None, true).unwrap().fallback.is_none());
+        assert!(
+            StreamSchema::compile(fast, HeaderFormat::None, true)
+                .unwrap()
+                .fallback
+                .is_none()
+        );
         let slow = json!({"type": "object", "properties": {"code": {"type": "string", "pattern": "^[A-Z]+$"}}});
-        assert!(StreamSchema::compile(slow, HeaderFormat::None, true).unwrap().fallback.is_some());
+        assert!(
+            StreamSchema::compile(slow, HeaderFormat::None, true)
+                .unwrap()
+                .fallback
+                .is_some()
+        );
     }
 }

@@ -169,7 +169,12 @@ pub fn parse_decimal(text: &[u8], precision: u8, scale: i8) -> Result<i256, Deci
     };
     // value = digits(int ++ frac) * 10^(exp - len(frac)); we want value * 10^scale
     let shift = exp as i64 - frac.len() as i64 + scale as i64;
-    let mut all = int.iter().chain(frac.iter()).copied().skip_while(|c| *c == b'0').collect::<Vec<u8>>();
+    let mut all = int
+        .iter()
+        .chain(frac.iter())
+        .copied()
+        .skip_while(|c| *c == b'0')
+        .collect::<Vec<u8>>();
     if shift < 0 {
         let drop = (-shift) as usize;
         let cut = all.len().saturating_sub(drop);
@@ -181,7 +186,10 @@ pub fn parse_decimal(text: &[u8], precision: u8, scale: i8) -> Result<i256, Deci
         if all.len() + shift as usize > precision as usize && !all.is_empty() {
             return Err(DecimalError::Precision);
         }
-        all.extend(std::iter::repeat_n(b'0', if all.is_empty() { 0 } else { shift as usize }));
+        all.extend(std::iter::repeat_n(
+            b'0',
+            if all.is_empty() { 0 } else { shift as usize },
+        ));
     }
     if all.len() > precision as usize {
         return Err(DecimalError::Precision);
@@ -209,10 +217,27 @@ mod tests {
         assert_eq!(parse_timestamp_us(b"2019-12-31T19:00:00-0500"), Some(z));
         assert_eq!(parse_timestamp_us(b"2020-01-01 00:00:00"), Some(z));
         assert_eq!(parse_timestamp_us(b"2020-01-01"), Some(z));
-        assert_eq!(parse_timestamp_us(b"2020-01-01T00:00:00.1234567Z"), Some(z + 123_456));
-        assert_eq!(parse_timestamp_us(b"1969-12-31T23:59:59.5Z"), Some(-500_000));
-        for bad in [&b"not a date"[..], b"2020-13-01T00:00:00Z", b"2020-02-30T00:00:00Z", b"2020-01-01T25:00:00Z", b"2020-01-01T00:00:00+2"] {
-            assert_eq!(parse_timestamp_us(bad), None, "{}", String::from_utf8_lossy(bad));
+        assert_eq!(
+            parse_timestamp_us(b"2020-01-01T00:00:00.1234567Z"),
+            Some(z + 123_456)
+        );
+        assert_eq!(
+            parse_timestamp_us(b"1969-12-31T23:59:59.5Z"),
+            Some(-500_000)
+        );
+        for bad in [
+            &b"not a date"[..],
+            b"2020-13-01T00:00:00Z",
+            b"2020-02-30T00:00:00Z",
+            b"2020-01-01T25:00:00Z",
+            b"2020-01-01T00:00:00+2",
+        ] {
+            assert_eq!(
+                parse_timestamp_us(bad),
+                None,
+                "{}",
+                String::from_utf8_lossy(bad)
+            );
         }
     }
 

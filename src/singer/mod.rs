@@ -167,7 +167,10 @@ pub fn parse_line(line: &[u8]) -> Result<Line<'_>, SingerError> {
             }
             b"stream" if sc.peek()? == b'"' => {
                 let (s, esc) = sc.raw_string()?;
-                stream = Some(scan::string_value(s, esc).map_err(|what| SyntaxError { at: sc.pos(), what })?);
+                stream = Some(
+                    scan::string_value(s, esc)
+                        .map_err(|what| SyntaxError { at: sc.pos(), what })?,
+                );
             }
             b"record" => record = Some(sc.skip_value()?),
             b"time_extracted" if sc.peek()? == b'"' => time_extracted = Some(sc.raw_string()?.0),
@@ -181,17 +184,27 @@ pub fn parse_line(line: &[u8]) -> Result<Line<'_>, SingerError> {
     match kind {
         None => Err(SingerError::NoType),
         Some(Kind::Record) => Ok(Line::Record(RecordLine {
-            stream: stream.ok_or(SingerError::Missing { kind: "RECORD", key: "stream" })?,
-            record: record.ok_or(SingerError::Missing { kind: "RECORD", key: "record" })?,
+            stream: stream.ok_or(SingerError::Missing {
+                kind: "RECORD",
+                key: "stream",
+            })?,
+            record: record.ok_or(SingerError::Missing {
+                kind: "RECORD",
+                key: "record",
+            })?,
             time_extracted,
         })),
         Some(Kind::Schema) => {
-            let m: SchemaMessage = serde_json::from_slice(line).map_err(|e| malformed("SCHEMA", e))?;
+            let m: SchemaMessage =
+                serde_json::from_slice(line).map_err(|e| malformed("SCHEMA", e))?;
             Ok(Line::Schema(m))
         }
         Some(Kind::State) => {
             let v = full().map_err(|e| malformed("STATE", e))?;
-            let value = v.get("value").cloned().ok_or(SingerError::Missing { kind: "STATE", key: "value" })?;
+            let value = v.get("value").cloned().ok_or(SingerError::Missing {
+                kind: "STATE",
+                key: "value",
+            })?;
             Ok(Line::State(value))
         }
         Some(Kind::Activate) => {
@@ -199,22 +212,78 @@ pub fn parse_line(line: &[u8]) -> Result<Line<'_>, SingerError> {
             let version = v
                 .get("version")
                 .and_then(Value::as_i64)
-                .ok_or(SingerError::Missing { kind: "ACTIVATE_VERSION", key: "version" })?;
+                .ok_or(SingerError::Missing {
+                    kind: "ACTIVATE_VERSION",
+                    key: "version",
+                })?;
             Ok(Line::ActivateVersion {
-                stream: stream.map(Cow::into_owned).ok_or(SingerError::Missing { kind: "ACTIVATE_VERSION", key: "stream" })?,
+                stream: stream.map(Cow::into_owned).ok_or(SingerError::Missing {
+                    kind: "ACTIVATE_VERSION",
+                    key: "stream",
+                })?,
                 version,
             })
         }
         Some(Kind::Batch) => {
-            let m: BatchMessage = serde_json::from_slice(line).map_err(|e| malformed("BATCH", e))?;
+            let m: BatchMessage =
+                serde_json::from_slice(line).map_err(|e| malformed("BATCH", e))?;
             Ok(Line::Batch(m))
         }
         Some(Kind::Other) => Ok(Line::Ignored(type_text)),
     }
 }
 
+/// Fast path for the usual key order, `{"type":"RECORD","stream":"s","record":…`:
+/// returns the stream and a scanner at the record value, so the record is
+/// decoded in the same pass. Anything unusual returns None (use [`parse_line`]).
+/// The line must already be known to be UTF-8.
+pub fn record_head(line: &[u8]) -> Option<(Cow<'_, str>, Scanner<'_>)> {
+    let mut sc = Scanner::new(line);
+    if !sc.begin_object().ok()? {
+        return None;
+    }
+    let (mut is_record, mut stream) = (false, None);
+    let mut first = true;
+    while let Some((key, _)) = sc.next_key(first).ok()? {
+        first = false;
+        match key {
+            b"type" => {
+                let (t, _) = sc.raw_string().ok()?;
+                if kind_of(t) != Kind::Record {
+                    return None;
+                }
+                is_record = true;
+            }
+            b"stream" => {
+                let (s, esc) = sc.raw_string().ok()?;
+                stream = Some(scan::string_value(s, esc).ok()?);
+            }
+            b"record" if is_record => return stream.map(|s| (s, sc)),
+            _ => return None,
+        }
+    }
+    None
+}
+
+/// The rest of a RECORD line after its record value: returns `time_extracted`.
+pub fn record_tail<'a>(sc: &mut Scanner<'a>) -> Result<Option<&'a [u8]>, SyntaxError> {
+    let mut time_extracted = None;
+    while let Some((key, _)) = sc.next_key(false)? {
+        if key == b"time_extracted" && sc.peek()? == b'"' {
+            time_extracted = Some(sc.raw_string()?.0);
+        } else {
+            sc.skip_value()?;
+        }
+    }
+    sc.end()?;
+    Ok(time_extracted)
+}
+
 fn malformed(kind: &'static str, e: serde_json::Error) -> SingerError {
-    SingerError::Malformed { kind, msg: e.to_string() }
+    SingerError::Malformed {
+        kind,
+        msg: e.to_string(),
+    }
 }
 
 #[cfg(test)]
@@ -224,14 +293,20 @@ mod tests {
     #[test]
     fn parses_each_message_type() {
         let l = br#"{"type": "record", "record": {"id": 1}, "stream": "public-items", "time_extracted": "2020-01-01T00:00:00Z"}"#;
-        let Line::Record(r) = parse_line(l).unwrap() else { panic!() };
+        let Line::Record(r) = parse_line(l).unwrap() else {
+            panic!()
+        };
         assert_eq!(r.stream, "public-items");
         assert_eq!(r.record, br#"{"id": 1}"#);
         assert_eq!(r.time_extracted, Some(&b"2020-01-01T00:00:00Z"[..]));
         let l = br#"{"type":"SCHEMA","stream":"s","schema":{"type":"object","properties":{}},"key_properties":["id"]}"#;
         assert!(matches!(parse_line(l).unwrap(), Line::Schema(m) if m.key_properties == ["id"]));
-        assert!(matches!(parse_line(br#"{"type":"STATE","value":{"a":1}}"#).unwrap(), Line::State(v) if v["a"] == 1));
-        assert!(matches!(parse_line(br#"{"type":"LOG","message":"hi"}"#).unwrap(), Line::Ignored(t) if t == "LOG"));
+        assert!(
+            matches!(parse_line(br#"{"type":"STATE","value":{"a":1}}"#).unwrap(), Line::State(v) if v["a"] == 1)
+        );
+        assert!(
+            matches!(parse_line(br#"{"type":"LOG","message":"hi"}"#).unwrap(), Line::Ignored(t) if t == "LOG")
+        );
         assert!(matches!(
             parse_line(br#"{"type":"ACTIVATE_VERSION","stream":"s","version":3}"#).unwrap(),
             Line::ActivateVersion { version: 3, .. }
@@ -240,9 +315,18 @@ mod tests {
 
     #[test]
     fn reports_bad_lines() {
-        assert!(matches!(parse_line(br#"{"type":"RECORD","stream":"s","record":{"id": 1"#), Err(SingerError::Syntax(_))));
-        assert!(matches!(parse_line(b"{\"type\":\"RECORD\",\"stream\":\"s\",\"record\":{\"a\":\"\xff\"}}"), Err(SingerError::NotUtf8(_))));
-        assert!(matches!(parse_line(br#"{"type":"RECORD","record":{}}"#), Err(SingerError::Missing { key: "stream", .. })));
+        assert!(matches!(
+            parse_line(br#"{"type":"RECORD","stream":"s","record":{"id": 1"#),
+            Err(SingerError::Syntax(_))
+        ));
+        assert!(matches!(
+            parse_line(b"{\"type\":\"RECORD\",\"stream\":\"s\",\"record\":{\"a\":\"\xff\"}}"),
+            Err(SingerError::NotUtf8(_))
+        ));
+        assert!(matches!(
+            parse_line(br#"{"type":"RECORD","record":{}}"#),
+            Err(SingerError::Missing { key: "stream", .. })
+        ));
         assert!(matches!(parse_line(br#"[1]"#), Err(SingerError::NoType)));
     }
 }

@@ -28,24 +28,19 @@ pub fn spawn(mut input: Box<dyn Read + Send>) -> Receiver<io::Result<Block>> {
 fn read_loop(input: &mut dyn Read, tx: &SyncSender<io::Result<Block>>) {
     let mut carry: Vec<u8> = Vec::new();
     loop {
-        let mut buf = std::mem::take(&mut carry);
-        let start = buf.len();
-        buf.resize(start.max(BLOCK / 2) + BLOCK, 0);
-        let mut filled = start;
-        // read until the buffer holds at least one newline past `start`, or EOF
+        let mut buf = Vec::with_capacity(BLOCK + carry.len());
+        buf.append(&mut carry);
+        // read until at least one whole line is in, or EOF
         let eof = loop {
-            match input.read(&mut buf[filled..]) {
+            let before = buf.len();
+            if buf.capacity() - before < BLOCK / 4 {
+                buf.reserve(buf.capacity()); // one very long line: grow
+            }
+            match Read::take(&mut *input, (buf.capacity() - before) as u64).read_to_end(&mut buf) {
                 Ok(0) => break true,
-                Ok(n) => {
-                    let had_newline = memchr::memchr(b'\n', &buf[filled..filled + n]).is_some();
-                    filled += n;
-                    if had_newline && filled >= BLOCK / 2 || filled == buf.len() && had_newline {
+                Ok(_) => {
+                    if memchr::memchr(b'\n', &buf[before..]).is_some() {
                         break false;
-                    }
-                    if filled == buf.len() {
-                        // one very long line: grow
-                        let len = buf.len();
-                        buf.resize(len * 2, 0);
                     }
                 }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
@@ -54,12 +49,7 @@ fn read_loop(input: &mut dyn Read, tx: &SyncSender<io::Result<Block>>) {
                     return;
                 }
             }
-            // a slow producer: hand over what we have as soon as a line is complete
-            if memchr::memchr(b'\n', &buf[start..filled]).is_some() {
-                break false;
-            }
         };
-        buf.truncate(filled);
         if eof {
             if !buf.is_empty() {
                 let _ = tx.send(Ok(buf));
@@ -67,7 +57,7 @@ fn read_loop(input: &mut dyn Read, tx: &SyncSender<io::Result<Block>>) {
             return;
         }
         let cut = memchr::memrchr(b'\n', &buf).map_or(0, |p| p + 1);
-        carry = buf[cut..].to_vec();
+        carry.extend_from_slice(&buf[cut..]);
         buf.truncate(cut);
         if tx.send(Ok(buf)).is_err() {
             return; // the decoder stopped

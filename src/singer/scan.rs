@@ -157,6 +157,21 @@ impl<'a> Scanner<'a> {
         }
         self.i += 1;
         let start = self.i;
+        // short strings (most keys and values): a plain loop beats memchr's setup
+        let b = self.b;
+        let lim = (start + 32).min(b.len());
+        let mut i = start;
+        while i < lim {
+            let c = b[i];
+            if c == b'"' {
+                self.i = i + 1;
+                return Ok((&b[start..i], false));
+            }
+            if c == b'\\' || c < 0x20 {
+                break;
+            }
+            i += 1;
+        }
         let mut escapes = false;
         loop {
             match memchr::memchr2(b'"', b'\\', &self.b[self.i..]) {

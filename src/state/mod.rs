@@ -21,7 +21,9 @@ pub enum StateError {
     #[error("cannot write STATE to stdout: {0}")]
     Stdout(std::io::Error),
     /// The state file could not be written.
-    #[error("cannot write state_file {path}: {source}; check that its folder exists and is writable")]
+    #[error(
+        "cannot write state_file {path}: {source}; check that its folder exists and is writable"
+    )]
     File {
         /// The configured path.
         path: PathBuf,
@@ -100,9 +102,15 @@ impl Ledger {
     fn emit(&mut self, v: Value) -> Result<(), StateError> {
         let mut line = serde_json::to_vec(&v).unwrap_or_default();
         line.push(b'\n');
-        self.out.write_all(&line).and_then(|_| self.out.flush()).map_err(StateError::Stdout)?;
+        self.out
+            .write_all(&line)
+            .and_then(|_| self.out.flush())
+            .map_err(StateError::Stdout)?;
         if let Some(path) = &self.state_file {
-            write_atomic(path, &line).map_err(|source| StateError::File { path: path.clone(), source })?;
+            write_atomic(path, &line).map_err(|source| StateError::File {
+                path: path.clone(),
+                source,
+            })?;
         }
         tracing::debug!("emitted STATE");
         self.emitted_count += 1;
@@ -140,7 +148,11 @@ mod tests {
     }
 
     fn lines(s: &Sink) -> Vec<String> {
-        String::from_utf8(s.0.lock().unwrap().clone()).unwrap().lines().map(String::from).collect()
+        String::from_utf8(s.0.lock().unwrap().clone())
+            .unwrap()
+            .lines()
+            .map(String::from)
+            .collect()
     }
 
     #[test]

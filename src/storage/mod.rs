@@ -60,7 +60,10 @@ impl std::fmt::Debug for Store {
 impl Store {
     /// Opens a destination: a local folder (created if missing) or `file://` URL.
     pub fn open(destination: &str) -> Result<Store, StorageError> {
-        let err = |msg: String| StorageError::Destination { dest: destination.to_string(), msg };
+        let err = |msg: String| StorageError::Destination {
+            dest: destination.to_string(),
+            msg,
+        };
         let local = if let Some(rest) = destination.strip_prefix("file://") {
             rest.to_string()
         } else if let Some((scheme, _)) = destination.split_once("://") {
@@ -70,7 +73,8 @@ impl Store {
         } else {
             destination.to_string()
         };
-        std::fs::create_dir_all(&local).map_err(|e| err(format!("cannot create the folder: {e}")))?;
+        std::fs::create_dir_all(&local)
+            .map_err(|e| err(format!("cannot create the folder: {e}")))?;
         let fs = LocalFileSystem::new_with_prefix(&local).map_err(|e| err(e.to_string()))?;
         Ok(Store {
             inner: Arc::new(fs),
@@ -84,7 +88,10 @@ impl Store {
     }
 
     fn path(rel: &str) -> Result<Path, StorageError> {
-        Path::parse(rel).map_err(|e| StorageError::Path { path: rel.to_string(), msg: e.to_string() })
+        Path::parse(rel).map_err(|e| StorageError::Path {
+            path: rel.to_string(),
+            msg: e.to_string(),
+        })
     }
 
     fn full(&self, rel: &str) -> String {
@@ -94,19 +101,42 @@ impl Store {
     /// Writes a complete object that must not exist yet.
     pub async fn put_new(&self, rel: &str, bytes: Bytes) -> Result<(), StorageError> {
         let path = Self::path(rel)?;
-        let opts = PutOptions { mode: PutMode::Create, ..Default::default() };
-        match self.inner.put_opts(&path, PutPayload::from(bytes), opts).await {
+        let opts = PutOptions {
+            mode: PutMode::Create,
+            ..Default::default()
+        };
+        match self
+            .inner
+            .put_opts(&path, PutPayload::from(bytes), opts)
+            .await
+        {
             Ok(_) => Ok(()),
-            Err(object_store::Error::AlreadyExists { .. }) => Err(StorageError::AlreadyExists(self.full(rel))),
-            Err(source) => Err(StorageError::Object { op: "put", path: self.full(rel), source }),
+            Err(object_store::Error::AlreadyExists { .. }) => {
+                Err(StorageError::AlreadyExists(self.full(rel)))
+            }
+            Err(source) => Err(StorageError::Object {
+                op: "put",
+                path: self.full(rel),
+                source,
+            }),
         }
     }
 
     /// Reads a whole object.
     pub async fn get(&self, rel: &str) -> Result<Bytes, StorageError> {
         let path = Self::path(rel)?;
-        let obj = |source| StorageError::Object { op: "get", path: self.full(rel), source };
-        self.inner.get(&path).await.map_err(obj)?.bytes().await.map_err(obj)
+        let obj = |source| StorageError::Object {
+            op: "get",
+            path: self.full(rel),
+            source,
+        };
+        self.inner
+            .get(&path)
+            .await
+            .map_err(obj)?
+            .bytes()
+            .await
+            .map_err(obj)
     }
 
     /// Deletes an object.
@@ -115,18 +145,30 @@ impl Store {
         self.inner
             .delete(&path)
             .await
-            .map_err(|source| StorageError::Object { op: "delete", path: self.full(rel), source })
+            .map_err(|source| StorageError::Object {
+                op: "delete",
+                path: self.full(rel),
+                source,
+            })
     }
 
     /// Every object path under a folder (recursively).
     pub async fn list(&self, rel_dir: &str) -> Result<Vec<String>, StorageError> {
-        let prefix = if rel_dir.is_empty() { None } else { Some(Self::path(rel_dir)?) };
+        let prefix = if rel_dir.is_empty() {
+            None
+        } else {
+            Some(Self::path(rel_dir)?)
+        };
         self.inner
             .list(prefix.as_ref())
             .map_ok(|m| m.location.to_string())
             .try_collect()
             .await
-            .map_err(|source| StorageError::Object { op: "list", path: self.full(rel_dir), source })
+            .map_err(|source| StorageError::Object {
+                op: "list",
+                path: self.full(rel_dir),
+                source,
+            })
     }
 }
 
@@ -146,7 +188,10 @@ pub async fn check(store: &Store) -> Vec<CheckStep> {
     let mut steps = Vec::new();
     let mut step = |step, result: Result<(), StorageError>| {
         let ok = result.is_ok();
-        steps.push(CheckStep { step, result: result.map_err(|e| e.to_string()) });
+        steps.push(CheckStep {
+            step,
+            result: result.map_err(|e| e.to_string()),
+        });
         ok
     };
     if !step("put", store.put_new(&rel, body.clone()).await) {
@@ -156,7 +201,10 @@ pub async fn check(store: &Store) -> Vec<CheckStep> {
         if b == body {
             Ok(())
         } else {
-            Err(StorageError::Destination { dest: store.display.clone(), msg: "the probe read back differs from what was written".into() })
+            Err(StorageError::Destination {
+                dest: store.display.clone(),
+                msg: "the probe read back differs from what was written".into(),
+            })
         }
     });
     let read_ok = step("get", read);
@@ -164,7 +212,10 @@ pub async fn check(store: &Store) -> Vec<CheckStep> {
         if l.iter().any(|p| *p == rel) {
             Ok(())
         } else {
-            Err(StorageError::Destination { dest: store.display.clone(), msg: "the probe is missing from the listing".into() })
+            Err(StorageError::Destination {
+                dest: store.display.clone(),
+                msg: "the probe is missing from the listing".into(),
+            })
         }
     });
     let list_ok = step("list", listed);
@@ -181,8 +232,13 @@ mod tests {
     async fn create_only_put_and_check() {
         let dir = tempfile::tempdir().unwrap();
         let s = Store::open(dir.path().join("dest").to_str().unwrap()).unwrap();
-        s.put_new("a/b.txt", Bytes::from_static(b"x")).await.unwrap();
-        assert!(matches!(s.put_new("a/b.txt", Bytes::from_static(b"y")).await, Err(StorageError::AlreadyExists(_))));
+        s.put_new("a/b.txt", Bytes::from_static(b"x"))
+            .await
+            .unwrap();
+        assert!(matches!(
+            s.put_new("a/b.txt", Bytes::from_static(b"y")).await,
+            Err(StorageError::AlreadyExists(_))
+        ));
         assert_eq!(s.get("a/b.txt").await.unwrap(), Bytes::from_static(b"x"));
         assert_eq!(s.list("a").await.unwrap(), vec!["a/b.txt".to_string()]);
         let steps = check(&s).await;

@@ -122,26 +122,50 @@ struct Worker {
 
 impl FileWriter {
     /// Starts the writer thread.
-    pub fn start(store: Store, encoder: Encoder, layout: Layout, partitions: Vec<PartitionKey>) -> std::io::Result<FileWriter> {
+    pub fn start(
+        store: Store,
+        encoder: Encoder,
+        layout: Layout,
+        partitions: Vec<PartitionKey>,
+    ) -> std::io::Result<FileWriter> {
         // rendezvous: at most one batch encoding while the next one fills
         let (tx, rx) = mpsc::sync_channel::<Job>(0);
         let (done_tx, done) = mpsc::channel();
-        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
-        let mut w = Worker { store, encoder, layout, partitions, parts: HashMap::new(), rt };
-        let handle = std::thread::Builder::new().name("inlet-writer".into()).spawn(move || {
-            for job in rx {
-                let d = w.run(job);
-                if done_tx.send(d).is_err() {
-                    return;
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?;
+        let mut w = Worker {
+            store,
+            encoder,
+            layout,
+            partitions,
+            parts: HashMap::new(),
+            rt,
+        };
+        let handle = std::thread::Builder::new()
+            .name("inlet-writer".into())
+            .spawn(move || {
+                for job in rx {
+                    let d = w.run(job);
+                    if done_tx.send(d).is_err() {
+                        return;
+                    }
                 }
-            }
-        })?;
-        Ok(FileWriter { tx: Some(tx), done, handle: Some(handle) })
+            })?;
+        Ok(FileWriter {
+            tx: Some(tx),
+            done,
+            handle: Some(handle),
+        })
     }
 
     /// Hands a job over (blocks while the writer is busy with the previous one).
     pub fn send(&self, job: Job) -> Result<(), TableError> {
-        self.tx.as_ref().ok_or(TableError::WriterGone)?.send(job).map_err(|_| TableError::WriterGone)
+        self.tx
+            .as_ref()
+            .ok_or(TableError::WriterGone)?
+            .send(job)
+            .map_err(|_| TableError::WriterGone)
     }
 
     /// No more jobs; returns once every job is done.
@@ -161,46 +185,104 @@ impl Worker {
                 let result = self.write_batch(&names, &batch);
                 Done { id, stream, result }
             }
-            Job::Raw { id, stream, dir, bytes } => {
+            Job::Raw {
+                id,
+                stream,
+                dir,
+                bytes,
+            } => {
                 let n = bytes.len();
-                let rel = format!("{dir}/{}-{}.jsonl", Utc::now().format("%Y%m%d-%H%M%S"), uuid::Uuid::new_v4().simple());
+                let rel = format!(
+                    "{dir}/{}-{}.jsonl",
+                    Utc::now().format("%Y%m%d-%H%M%S"),
+                    uuid::Uuid::new_v4().simple()
+                );
                 let result = self
                     .rt
                     .block_on(self.store.put_new(&rel, Bytes::from(bytes)))
-                    .map(|_| vec![Written { path: rel, rows: 0, bytes: n }])
-                    .map_err(|source| TableError::Storage { stream: stream.clone(), source });
+                    .map(|_| {
+                        vec![Written {
+                            path: rel,
+                            rows: 0,
+                            bytes: n,
+                        }]
+                    })
+                    .map_err(|source| TableError::Storage {
+                        stream: stream.clone(),
+                        source,
+                    });
                 Done { id, stream, result }
             }
         }
     }
 
-    fn write_batch(&mut self, names: &TableNames, batch: &RecordBatch) -> Result<Vec<Written>, TableError> {
+    fn write_batch(
+        &mut self,
+        names: &TableNames,
+        batch: &RecordBatch,
+    ) -> Result<Vec<Written>, TableError> {
         let stream = || names.stream.clone();
-        let groups = partition_rows(batch, &self.partitions).map_err(|e| TableError::Partition { stream: stream(), msg: e.to_string() })?;
+        let groups =
+            partition_rows(batch, &self.partitions).map_err(|e| TableError::Partition {
+                stream: stream(),
+                msg: e.to_string(),
+            })?;
         let mut written = Vec::with_capacity(groups.len());
         for (partition, rows) in groups {
-            let bytes = Bytes::from(self.encoder.encode(&rows).map_err(|source| TableError::Format { stream: stream(), source })?);
-            let path = self.publish(names, &partition, bytes.clone()).map_err(|source| TableError::Storage { stream: stream(), source })?;
+            let bytes =
+                Bytes::from(
+                    self.encoder
+                        .encode(&rows)
+                        .map_err(|source| TableError::Format {
+                            stream: stream(),
+                            source,
+                        })?,
+                );
+            let path = self
+                .publish(names, &partition, bytes.clone())
+                .map_err(|source| TableError::Storage {
+                    stream: stream(),
+                    source,
+                })?;
             tracing::debug!(stream = %names.stream, path = %path, rows = rows.num_rows(), "file written");
-            written.push(Written { path, rows: rows.num_rows(), bytes: bytes.len() });
+            written.push(Written {
+                path,
+                rows: rows.num_rows(),
+                bytes: bytes.len(),
+            });
         }
         Ok(written)
     }
 
     /// Puts a file under a fresh name; a clash (another writer, same second) picks the next name.
-    fn publish(&mut self, names: &TableNames, partition: &str, bytes: Bytes) -> Result<String, StorageError> {
+    fn publish(
+        &mut self,
+        names: &TableNames,
+        partition: &str,
+        bytes: Bytes,
+    ) -> Result<String, StorageError> {
         let dir = self.layout.table_dir(names);
         let uses_parts = self.layout.uses_parts();
         if uses_parts && !self.parts.contains_key(&dir) {
             let existing = self.rt.block_on(self.store.list(&dir))?;
-            let next = existing.iter().filter_map(|p| part_number(p)).max().map_or(0, |m| m + 1);
+            let next = existing
+                .iter()
+                .filter_map(|p| part_number(p))
+                .max()
+                .map_or(0, |m| m + 1);
             self.parts.insert(dir.clone(), next);
         }
         let mut last = None;
         for _ in 0..NAME_ATTEMPTS {
-            let part = if uses_parts { self.parts.get(&dir).copied() } else { None };
+            let part = if uses_parts {
+                self.parts.get(&dir).copied()
+            } else {
+                None
+            };
             let unique = uuid::Uuid::new_v4().simple().to_string()[..12].to_string();
-            let rel = self.layout.file_path(names, partition, Utc::now(), part, &unique);
+            let rel = self
+                .layout
+                .file_path(names, partition, Utc::now(), part, &unique);
             if let Some(p) = self.parts.get_mut(&dir) {
                 *p += 1;
             }
@@ -212,7 +294,10 @@ impl Worker {
         }
         Err(StorageError::Destination {
             dest: self.store.display().to_string(),
-            msg: format!("could not find a free file name after {NAME_ATTEMPTS} attempts (last tried {})", last.unwrap_or_default()),
+            msg: format!(
+                "could not find a free file name after {NAME_ATTEMPTS} attempts (last tried {})",
+                last.unwrap_or_default()
+            ),
         })
     }
 }

@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# The whole test suite, as CI runs it (.ci/run calls this):
+#   1. cargo fmt --check and cargo clippy -D warnings
+#   2. cargo test: unit tests and tests/*.rs (they run the real binary)
+#   3. Python readers and Singer taps (scripts/test-env.sh), PostgreSQL on 127.0.0.1 (scripts/pg.sh),
+#      then pytest tests/e2e: the real binary checked by pyarrow and DuckDB, real taps, Meltano.
+# Servers it starts are stopped on exit. Nothing talks to anything but 127.0.0.1.
+set -euo pipefail
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT"
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/inlet/target}"
+export CARGO_TERM_COLOR=never
+
+step() { printf '\n== %s\n' "$*"; }
+
+step "cargo fmt --check"
+cargo fmt --check
+
+step "cargo clippy --all-targets -- -D warnings"
+cargo clippy --all-targets --quiet -- -D warnings
+
+step "cargo build + cargo test (unit tests, tests/*.rs)"
+cargo build --quiet
+cargo test --quiet 2>&1 | tee "$CARGO_TARGET_DIR/cargo-test.log"
+
+step "Python readers and Singer taps"
+scripts/test-env.sh
+eval "$(scripts/test-env.sh --print)"
+
+step "PostgreSQL on 127.0.0.1"
+scripts/pg.sh start
+trap 'scripts/pg.sh stop || true' EXIT
+scripts/pg.sh seed
+INLET_PG_URL="$(scripts/pg.sh url)"
+export INLET_PG_URL
+export INLET_BIN="$CARGO_TARGET_DIR/debug/inlet"
+
+step "pytest tests/e2e (real binary, pyarrow + DuckDB readers, real taps, Meltano)"
+"$INLET_VENV/bin/python" -m pytest tests/e2e -q -p no:cacheprovider "$@"
