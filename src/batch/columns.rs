@@ -12,9 +12,7 @@ use arrow_array::types::{
     TimestampMicrosecondType,
 };
 use arrow_array::{ArrayRef, BooleanArray, ListArray, PrimitiveArray, StringArray, StructArray};
-use arrow_buffer::{
-    BooleanBuffer, BooleanBufferBuilder, Buffer, NullBuffer, OffsetBuffer, ScalarBuffer, i256,
-};
+use arrow_buffer::{BooleanBufferBuilder, Buffer, NullBuffer, OffsetBuffer, ScalarBuffer, i256};
 use arrow_schema::{ArrowError, DataType, Field};
 
 use crate::schema::{FieldPlan, Kind};
@@ -67,9 +65,11 @@ impl Validity {
     }
 
     fn finish(&mut self) -> Option<NullBuffer> {
-        let bits = self.bits.finish();
+        let len = self.bits.len();
+        let bits =
+            std::mem::replace(&mut self.bits, BooleanBufferBuilder::new(len + len / 8)).finish();
         let nulls = std::mem::take(&mut self.nulls);
-        (nulls > 0).then(|| NullBuffer::new(BooleanBuffer::from(bits)))
+        (nulls > 0).then(|| NullBuffer::new(bits))
     }
 }
 
@@ -223,8 +223,29 @@ impl Column {
         }
     }
 
-    /// Rolls back to `len` rows.
+    /// Rolls back to `len` rows. Nested columns always recurse: a record
+    /// that failed half-way through a struct or list has appended to the
+    /// children without appending to the parent.
     pub fn truncate(&mut self, len: usize) {
+        match self {
+            Column::Struct { children, valid } => {
+                children.iter_mut().for_each(|c| c.truncate(len));
+                valid.truncate(len);
+                return;
+            }
+            Column::List {
+                offsets,
+                child,
+                valid,
+            } => {
+                offsets.truncate(len + 1);
+                let end = offsets.last().copied().unwrap_or(0) as usize;
+                child.truncate(end);
+                valid.truncate(len);
+                return;
+            }
+            _ => {}
+        }
         if len >= self.len() {
             return;
         }
@@ -262,19 +283,7 @@ impl Column {
                 data.truncate(offsets[len] as usize);
                 valid.truncate(len)
             }
-            Column::Struct { children, valid } => {
-                children.iter_mut().for_each(|c| c.truncate(len));
-                valid.truncate(len)
-            }
-            Column::List {
-                offsets,
-                child,
-                valid,
-            } => {
-                offsets.truncate(len + 1);
-                child.truncate(offsets[len] as usize);
-                valid.truncate(len)
-            }
+            Column::Struct { .. } | Column::List { .. } => {}
         }
     }
 
@@ -381,14 +390,49 @@ impl Column {
     }
 }
 
+/// Takes the values and leaves an empty vector sized like this batch: the
+/// next batch of a stream is about as large (flushes are size-bounded), so
+/// it fills without repeated doubling and copying.
 fn take<T>(v: &mut Vec<T>) -> Vec<T> {
-    std::mem::take(v)
+    let hint = v.len() + v.len() / 8;
+    std::mem::replace(v, Vec::with_capacity(hint))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use arrow_array::Array;
+
+    #[test]
+    fn truncate_rolls_back_children_of_a_half_decoded_struct() {
+        let child = |name: &str| FieldPlan {
+            name: name.into(),
+            out_name: name.into(),
+            kind: Kind::Utf8,
+            null_ok: true,
+            nullable: true,
+            required: false,
+            checks: Default::default(),
+        };
+        let plan = FieldPlan {
+            kind: Kind::Struct(crate::schema::ObjectPlan::new(
+                vec![child("a"), child("b")],
+                false,
+            )),
+            ..child("s")
+        };
+        let mut col = Column::for_plan(&plan);
+        // the first child got a value, then the record failed: the struct itself has no row
+        let Column::Struct { children, .. } = &mut col else {
+            panic!()
+        };
+        children[0].push_null();
+        col.truncate(0);
+        let Column::Struct { children, .. } = &col else {
+            panic!()
+        };
+        assert!(children.iter().all(|c| c.is_empty()));
+    }
 
     #[test]
     fn truncate_rolls_back_strings_and_lists() {

@@ -27,7 +27,7 @@ pub const EXIT_DESTINATION: u8 = 5;
 
 /// inlet: land Singer streams in a data lake.
 #[derive(Parser, Debug)]
-#[command(name = "inlet", version, about, long_about = None)]
+#[command(name = "inlet", version, about, long_about = None, propagate_version = true)]
 pub struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -186,7 +186,7 @@ fn load_cmd(a: LoadArgs) -> ExitCode {
     match load::run(&cfg, input, Box::new(std::io::stdout())) {
         Ok(summary) => {
             let records: u64 = summary.streams.values().map(|s| s.records).sum();
-            let rejected: u64 = summary.streams.values().map(|s| s.rejected).sum();
+            let rejected = summary.rejected;
             let files: u64 = summary.streams.values().map(|s| s.files).sum();
             let secs = started.elapsed().as_secs_f64();
             tracing::info!(
@@ -205,6 +205,7 @@ fn load_cmd(a: LoadArgs) -> ExitCode {
                 LoadError::Config(_) => EXIT_CONFIG,
                 LoadError::Input { .. } => EXIT_INPUT,
                 LoadError::Destination(_) => EXIT_DESTINATION,
+                LoadError::State(crate::state::StateError::File { .. }) => EXIT_CONFIG,
                 LoadError::State(_) | LoadError::Internal(_) => EXIT_INTERNAL,
             };
             fail(code, e)

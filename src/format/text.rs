@@ -111,7 +111,7 @@ fn is_nested(dt: &DataType) -> bool {
 fn column_json_text(f: &FieldRef, a: &ArrayRef) -> Result<StringArray, ArrowError> {
     let one = RecordBatch::try_new(Arc::new(Schema::new(vec![f.clone()])), vec![a.clone()])?;
     let mut buf = Vec::with_capacity(a.get_array_memory_size());
-    let mut jw = json_writer(&mut buf, false);
+    let mut jw = json_writer(&mut buf, true);
     jw.write(&one)?;
     jw.finish()?;
     drop(jw);
@@ -122,13 +122,7 @@ fn column_json_text(f: &FieldRef, a: &ArrayRef) -> Result<StringArray, ArrowErro
     let text = std::str::from_utf8(&buf).map_err(|e| ArrowError::JsonError(e.to_string()))?;
     Ok(text
         .lines()
-        .map(|l| {
-            if l == "{}" {
-                None
-            } else {
-                l.get(prefix_len..l.len() - 1)
-            }
-        })
+        .map(|l| l.get(prefix_len..l.len() - 1).filter(|v| *v != "null"))
         .collect())
 }
 

@@ -73,6 +73,8 @@ pub struct Summary {
     pub streams: BTreeMap<String, StreamStats>,
     /// STATE lines written.
     pub states_emitted: u64,
+    /// Lines rejected (skip/quarantine), including those with no known stream.
+    pub rejected: u64,
 }
 
 struct Sink {
@@ -415,7 +417,6 @@ impl Router<'_> {
                     self.ledger.committed(d.id)?;
                 }
                 Err(e) => {
-                    tracing::error!("{e}");
                     if self.failure.is_none() {
                         self.failure = Some(e.into());
                     }
@@ -444,6 +445,7 @@ impl Router<'_> {
         let summary = Summary {
             streams: self.progress.take(),
             states_emitted: self.ledger.emitted_count,
+            rejected: self.rejects.count(),
         };
         for (name, s) in &summary.streams {
             tracing::info!(stream = %name, records = s.records, files = s.files, rejected = s.rejected, bytes_in = s.bytes, bytes_out = s.bytes_out, "stream done");

@@ -69,6 +69,11 @@ impl Rejects {
         }
     }
 
+    /// Lines rejected so far.
+    pub fn count(&self) -> u64 {
+        self.count
+    }
+
     /// Bytes waiting to be quarantined.
     pub fn quarantine_bytes(&self) -> usize {
         self.quarantine.values().map(Vec::len).sum()

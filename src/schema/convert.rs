@@ -241,8 +241,8 @@ impl<'a> Converter<'a> {
             let is_null_only = node.obj.is_some()
                 && node.types.is_empty()
                 && node.null_ok
-                && !vs.get("anyOf").is_some()
-                && !vs.get("properties").is_some();
+                && vs.get("anyOf").is_none()
+                && vs.get("properties").is_none();
             if is_null_only {
                 null_ok = true;
             } else {

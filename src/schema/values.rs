@@ -33,8 +33,8 @@ pub fn parse_date_days(s: &[u8]) -> Option<i32> {
         return Some(us.div_euclid(86_400_000_000) as i32);
     }
     let y = digits(&s[0..4])? as i64;
-    let m = digits(&s[5..7])? as u32;
-    let d = digits(&s[8..10])? as u32;
+    let m = digits(&s[5..7])?;
+    let d = digits(&s[8..10])?;
     if !(1..=12).contains(&m) || d == 0 || d > days_in_month(y, m) {
         return None;
     }

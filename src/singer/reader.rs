@@ -26,41 +26,36 @@ pub fn spawn(mut input: Box<dyn Read + Send>) -> Receiver<io::Result<Block>> {
 }
 
 fn read_loop(input: &mut dyn Read, tx: &SyncSender<io::Result<Block>>) {
-    let mut carry: Vec<u8> = Vec::new();
+    // one zeroed read buffer, reused; blocks are filled by copying out of it
+    let mut scratch = vec![0u8; BLOCK / 4];
+    let mut buf: Vec<u8> = Vec::with_capacity(BLOCK);
     loop {
-        let mut buf = Vec::with_capacity(BLOCK + carry.len());
-        buf.append(&mut carry);
-        // read until at least one whole line is in, or EOF
-        let eof = loop {
-            let before = buf.len();
-            if buf.capacity() - before < BLOCK / 4 {
-                buf.reserve(buf.capacity()); // one very long line: grow
-            }
-            match Read::take(&mut *input, (buf.capacity() - before) as u64).read_to_end(&mut buf) {
-                Ok(0) => break true,
-                Ok(_) => {
-                    if memchr::memchr(b'\n', &buf[before..]).is_some() {
-                        break false;
-                    }
-                }
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) => {
-                    let _ = tx.send(Err(e));
-                    return;
-                }
+        let n = match input.read(&mut scratch) {
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => {
+                let _ = tx.send(Err(e));
+                return;
             }
         };
-        if eof {
+        if n == 0 {
             if !buf.is_empty() {
                 let _ = tx.send(Ok(buf));
             }
             return;
         }
-        let cut = memchr::memrchr(b'\n', &buf).map_or(0, |p| p + 1);
-        carry.extend_from_slice(&buf[cut..]);
-        buf.truncate(cut);
-        if tx.send(Ok(buf)).is_err() {
-            return; // the decoder stopped
+        let had_newline = memchr::memchr(b'\n', &scratch[..n]).is_some();
+        buf.extend_from_slice(&scratch[..n]);
+        // hand over whole lines when the block is big enough, or when the
+        // producer paused (a short read): a quiet tap must not hold back data
+        if had_newline && (buf.len() >= BLOCK || n < scratch.len()) {
+            let cut = memchr::memrchr(b'\n', &buf).map_or(0, |p| p + 1);
+            let mut next = Vec::with_capacity(BLOCK.max(buf.len() - cut));
+            next.extend_from_slice(&buf[cut..]);
+            buf.truncate(cut);
+            if tx.send(Ok(std::mem::replace(&mut buf, next))).is_err() {
+                return; // the decoder stopped
+            }
         }
     }
 }

@@ -31,8 +31,8 @@ pub enum StorageError {
         op: &'static str,
         /// Full object path.
         path: String,
-        /// Underlying error.
-        source: object_store::Error,
+        /// Underlying error (boxed: object_store's error is large).
+        source: Box<object_store::Error>,
     },
     /// An object path is not valid.
     #[error("invalid object path '{path}': {msg}")]
@@ -117,7 +117,7 @@ impl Store {
             Err(source) => Err(StorageError::Object {
                 op: "put",
                 path: self.full(rel),
-                source,
+                source: Box::new(source),
             }),
         }
     }
@@ -125,10 +125,10 @@ impl Store {
     /// Reads a whole object.
     pub async fn get(&self, rel: &str) -> Result<Bytes, StorageError> {
         let path = Self::path(rel)?;
-        let obj = |source| StorageError::Object {
+        let obj = |source: object_store::Error| StorageError::Object {
             op: "get",
             path: self.full(rel),
-            source,
+            source: Box::new(source),
         };
         self.inner
             .get(&path)
@@ -148,7 +148,7 @@ impl Store {
             .map_err(|source| StorageError::Object {
                 op: "delete",
                 path: self.full(rel),
-                source,
+                source: Box::new(source),
             })
     }
 
@@ -167,7 +167,7 @@ impl Store {
             .map_err(|source| StorageError::Object {
                 op: "list",
                 path: self.full(rel_dir),
-                source,
+                source: Box::new(source),
             })
     }
 }
@@ -209,7 +209,7 @@ pub async fn check(store: &Store) -> Vec<CheckStep> {
     });
     let read_ok = step("get", read);
     let listed = store.list("_inlet_check").await.and_then(|l| {
-        if l.iter().any(|p| *p == rel) {
+        if l.contains(&rel) {
             Ok(())
         } else {
             Err(StorageError::Destination {
