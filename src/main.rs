@@ -6,5 +6,6 @@
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> std::process::ExitCode {
+    inlet::cli::alloc::keep_freed_memory();
     inlet::cli::main_with(std::env::args_os().collect())
 }

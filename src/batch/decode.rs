@@ -109,27 +109,40 @@ impl Decoder {
         let mut first = true;
         let mut hint = 0;
         let mut key_buf = Vec::new();
-        while let Some((raw_key, escaped)) = sc.next_key(first)? {
-            first = false;
-            let key = if escaped {
-                key_buf.clear();
-                scan::unescape_into(raw_key, &mut key_buf)
-                    .map_err(|what| SyntaxError { at: sc.pos(), what })?;
-                &key_buf[..]
-            } else {
-                raw_key
-            };
-            let Some(i) = plan.lookup(key, hint) else {
-                if plan.deny_unknown && self.validate {
-                    return Err(RecordError::invalid(format!(
-                        "property '{}' is not allowed (the schema has additionalProperties: false)",
-                        String::from_utf8_lossy(key)
-                    )));
+        loop {
+            // keys usually come in schema order: match the expected one in place
+            let i = match plan.quoted.get(hint).and_then(Option::as_deref) {
+                Some(q) if sc.try_key(first, q)? => hint,
+                _ => {
+                    let Some((raw_key, escaped)) = sc.next_key(first)? else {
+                        break;
+                    };
+                    let key = if escaped {
+                        key_buf.clear();
+                        scan::unescape_into(raw_key, &mut key_buf)
+                            .map_err(|what| SyntaxError { at: sc.pos(), what })?;
+                        &key_buf[..]
+                    } else {
+                        raw_key
+                    };
+                    match plan.lookup(key, hint) {
+                        Some(i) => i,
+                        None => {
+                            if plan.deny_unknown && self.validate {
+                                return Err(RecordError::invalid(format!(
+                                    "property '{}' is not allowed (the schema has additionalProperties: false)",
+                                    String::from_utf8_lossy(key)
+                                )));
+                            }
+                            unknown(key);
+                            sc.skip_value()?;
+                            first = false;
+                            continue;
+                        }
+                    }
                 }
-                unknown(key);
-                sc.skip_value()?;
-                continue;
             };
+            first = false;
             let field = &plan.fields[i];
             if cols[i].len() > row {
                 return Err(
@@ -186,13 +199,7 @@ impl Decoder {
                             ))
                         })?
                     }
-                    b'"' if !validate => {
-                        let s = string(&mut self.scratch, sc)?;
-                        std::str::from_utf8(s)
-                            .ok()
-                            .and_then(|s| s.trim().parse().ok())
-                            .ok_or_else(|| type_error(f, s))?
-                    }
+                    b'"' if !validate => coerce(f, string(&mut self.scratch, sc)?)?,
                     _ => return Err(type_error(f, sc.skip_value()?)),
                 };
                 if validate {
@@ -211,13 +218,7 @@ impl Decoder {
                             .and_then(|s| s.parse::<f64>().ok())
                             .unwrap_or(f64::NAN)
                     }
-                    b'"' if !validate => {
-                        let s = string(&mut self.scratch, sc)?;
-                        std::str::from_utf8(s)
-                            .ok()
-                            .and_then(|s| s.trim().parse().ok())
-                            .ok_or_else(|| type_error(f, s))?
-                    }
+                    b'"' if !validate => coerce(f, string(&mut self.scratch, sc)?)?,
                     _ => return Err(type_error(f, sc.skip_value()?)),
                 };
                 if validate {
@@ -421,6 +422,14 @@ fn string<'c, 'a: 'c, 'b: 'c>(
     scratch.clear();
     scan::unescape_into(raw, scratch).map_err(|what| SyntaxError { at, what })?;
     Ok(scratch)
+}
+
+/// A number sent as a string, accepted when validation is off.
+fn coerce<T: std::str::FromStr>(f: &FieldPlan, s: &[u8]) -> Result<T, RecordError> {
+    std::str::from_utf8(s)
+        .ok()
+        .and_then(|t| t.trim().parse().ok())
+        .ok_or_else(|| type_error(f, s))
 }
 
 /// Integer text → i64; `3.0` and `3e2` are accepted when exactly integral.

@@ -16,6 +16,9 @@ use crate::singer::scan::{Scanner, SyntaxError};
 use columns::Column;
 pub use decode::{Decoder, RecordError};
 
+/// Rows per chunk of a batch (see [`StreamBuffer::cut_chunk_if_full`]).
+pub const CHUNK_ROWS: usize = 65_536;
+
 /// When a stream's buffer is flushed.
 #[derive(Debug, Clone, Copy)]
 pub struct Limits {
@@ -45,6 +48,10 @@ pub struct StreamBuffer {
     /// Arrow schema of the sealed batches (data + metadata columns).
     pub arrow: SchemaRef,
     cols: Vec<Column>,
+    /// Finished chunks of data (+ extracted) arrays.
+    chunks: Vec<Vec<ArrayRef>>,
+    /// Rows in `cols` (the open chunk).
+    chunk_rows: usize,
     extracted: Option<Column>,
     stamp_cols: usize,
     decoder: Decoder,
@@ -84,6 +91,8 @@ impl StreamBuffer {
         }
         StreamBuffer {
             cols: schema.root.fields.iter().map(Column::for_plan).collect(),
+            chunks: Vec::new(),
+            chunk_rows: 0,
             arrow: Arc::new(Schema::new(fields)),
             schema,
             extracted,
@@ -137,7 +146,7 @@ impl StreamBuffer {
                 sc,
                 &self.schema.root,
                 &mut self.cols,
-                self.rows,
+                self.chunk_rows,
                 &mut unknown,
             )
             .and_then(|_| {
@@ -150,7 +159,7 @@ impl StreamBuffer {
             Ok(te) => te,
             Err(e) => {
                 for c in &mut self.cols {
-                    c.truncate(self.rows);
+                    c.truncate(self.chunk_rows);
                 }
                 return Err(e);
             }
@@ -168,6 +177,7 @@ impl StreamBuffer {
             }
         }
         self.rows += 1;
+        self.chunk_rows += 1;
         self.bytes += line_bytes;
         if self.since.is_none() {
             self.since = Some(Instant::now());
@@ -217,28 +227,80 @@ impl StreamBuffer {
         self.bytes
     }
 
-    /// Takes the buffered rows as one RecordBatch (None when empty).
-    pub fn seal(&mut self, now_us: i64) -> Result<Option<RecordBatch>, ArrowError> {
-        if self.rows == 0 {
-            return Ok(None);
+    /// Closes the open chunk once it holds [`CHUNK_ROWS`] rows, so column
+    /// buffers stay a few MB: the allocator then reuses them from batch to
+    /// batch instead of mapping fresh zeroed pages for every batch.
+    pub fn cut_chunk_if_full(&mut self) -> Result<(), ArrowError> {
+        if self.chunk_rows >= CHUNK_ROWS {
+            self.cut_chunk()?;
+        }
+        Ok(())
+    }
+
+    fn cut_chunk(&mut self) -> Result<(), ArrowError> {
+        if self.chunk_rows == 0 {
+            return Ok(());
         }
         let fields = self.arrow.fields().clone();
         let mut arrays: Vec<ArrayRef> = Vec::with_capacity(fields.len());
         for (c, f) in self.cols.iter_mut().zip(fields.iter()) {
             arrays.push(c.finish(f)?);
         }
-        let n = self.rows;
-        for _ in 0..self.stamp_cols {
-            arrays.push(Arc::new(
-                TimestampMicrosecondArray::from(vec![now_us; n]).with_timezone("UTC"),
-            ));
-        }
         if let Some(c) = &mut self.extracted {
-            arrays.push(c.finish(&fields[arrays.len()])?);
+            arrays.push(c.finish(&fields[fields.len() - 1])?);
+        }
+        self.chunks.push(arrays);
+        self.chunk_rows = 0;
+        Ok(())
+    }
+
+    /// Takes the buffered rows as RecordBatches of at most [`CHUNK_ROWS`]
+    /// rows each (empty when nothing is buffered); one flush, one schema.
+    pub fn seal(&mut self, now_us: i64) -> Result<Vec<RecordBatch>, ArrowError> {
+        self.cut_chunk()?;
+        let data_cols = self.cols.len();
+        let mut out = Vec::with_capacity(self.chunks.len());
+        for mut arrays in std::mem::take(&mut self.chunks) {
+            let n = arrays.first().map_or(0, |a| a.len());
+            let stamp: ArrayRef =
+                Arc::new(TimestampMicrosecondArray::from(vec![now_us; n]).with_timezone("UTC"));
+            for i in 0..self.stamp_cols {
+                arrays.insert(data_cols + i, stamp.clone());
+            }
+            out.push(RecordBatch::try_new(self.arrow.clone(), arrays)?);
         }
         self.rows = 0;
         self.bytes = 0;
         self.since = None;
-        RecordBatch::try_new(self.arrow.clone(), arrays).map(Some)
+        Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::schema::HeaderFormat;
+    use arrow_array::{Array, Int64Array};
+
+    #[test]
+    fn batches_are_cut_into_chunks_and_keep_every_row() {
+        let schema = serde_json::json!({"type": "object", "properties": {"id": {"type": "integer"}}});
+        let s = Arc::new(StreamSchema::compile(schema, HeaderFormat::None, true).unwrap());
+        let meta = Metadata { prefix: Some("_inlet".into()) };
+        let mut b = StreamBuffer::new("s", s, &meta, HeaderFormat::None, true);
+        let n = CHUNK_ROWS + 10;
+        for i in 0..n {
+            b.push(format!(r#"{{"id": {i}}}"#).as_bytes(), None, 10).unwrap();
+            b.cut_chunk_if_full().unwrap();
+            // a rejected record right after a cut leaves nothing behind
+            assert!(b.push(br#"{"id": "x"}"#, None, 10).is_err());
+        }
+        let batches = b.seal(0).unwrap();
+        assert_eq!(batches.len(), 2);
+        assert_eq!(batches.iter().map(RecordBatch::num_rows).sum::<usize>(), n);
+        let last = batches[1].column(0).as_any().downcast_ref::<Int64Array>().unwrap();
+        assert_eq!(last.value(last.len() - 1), n as i64 - 1);
+        assert_eq!(batches[1].num_columns(), 4, "id, two stamps, _sdc_extracted_at");
+        assert!(b.seal(0).unwrap().is_empty());
     }
 }

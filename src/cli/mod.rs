@@ -2,6 +2,7 @@
 //! calls the library; errors become exit codes here.
 
 mod about;
+pub mod alloc;
 
 use std::io::Read;
 use std::path::PathBuf;

@@ -113,40 +113,41 @@ impl Encoder {
         }
     }
 
-    /// Encodes one batch as one complete file.
-    pub fn encode(&self, batch: &RecordBatch) -> Result<Vec<u8>, FormatError> {
+    /// Encodes batches (one schema) as one complete file.
+    pub fn encode(&self, batches: &[RecordBatch]) -> Result<Vec<u8>, FormatError> {
+        let size: usize = batches.iter().map(RecordBatch::get_array_memory_size).sum();
         match self.format {
-            Format::Parquet => self.parquet(batch),
+            Format::Parquet => self.parquet(batches, size),
             Format::Csv | Format::Jsonl => {
-                let mut out = Vec::with_capacity(batch.get_array_memory_size() / 2);
+                let mut out = Vec::with_capacity(size / 2);
                 if self.codec == Codec::Gzip {
                     let mut gz = flate2::write::GzEncoder::new(out, flate2::Compression::fast());
-                    self.text(batch, &mut gz)?;
+                    self.text(batches, &mut gz)?;
                     out = gz.finish()?;
                 } else {
-                    self.text(batch, &mut out)?;
+                    self.text(batches, &mut out)?;
                 }
                 Ok(out)
             }
         }
     }
 
-    fn text(&self, batch: &RecordBatch, w: &mut dyn Write) -> Result<(), FormatError> {
+    fn text(&self, batches: &[RecordBatch], w: &mut dyn Write) -> Result<(), FormatError> {
         match self.format {
             Format::Csv => {
-                text::write_csv(batch, self.delimiter, w).map_err(|source| FormatError::Arrow {
+                text::write_csv(batches, self.delimiter, w).map_err(|source| FormatError::Arrow {
                     format: "csv",
                     source,
                 })
             }
-            _ => text::write_jsonl(batch, w).map_err(|source| FormatError::Arrow {
+            _ => text::write_jsonl(batches, w).map_err(|source| FormatError::Arrow {
                 format: "jsonl",
                 source,
             }),
         }
     }
 
-    fn parquet(&self, batch: &RecordBatch) -> Result<Vec<u8>, FormatError> {
+    fn parquet(&self, batches: &[RecordBatch], size: usize) -> Result<Vec<u8>, FormatError> {
         let compression = match self.codec {
             Codec::None => Compression::UNCOMPRESSED,
             Codec::Snappy => Compression::SNAPPY,
@@ -159,9 +160,14 @@ impl Encoder {
             .set_max_row_group_row_count(Some(self.row_group_size))
             .set_created_by(format!("inlet {}", env!("CARGO_PKG_VERSION")))
             .build();
-        let mut out = Vec::with_capacity(batch.get_array_memory_size() / 4);
-        let mut w = ArrowWriter::try_new(&mut out, Arc::clone(&batch.schema()), Some(props))?;
-        w.write(batch)?;
+        let mut out = Vec::with_capacity(size / 4);
+        let Some(first) = batches.first() else {
+            return Ok(out);
+        };
+        let mut w = ArrowWriter::try_new(&mut out, Arc::clone(&first.schema()), Some(props))?;
+        for b in batches {
+            w.write(b)?;
+        }
         w.close()?;
         Ok(out)
     }

@@ -59,21 +59,30 @@ fn json_writer<W: Write>(w: W, explicit_nulls: bool) -> arrow_json::Writer<W, Li
 }
 
 /// One JSON object per line; nulls written as `null`.
-pub fn write_jsonl(batch: &RecordBatch, w: &mut dyn Write) -> Result<(), ArrowError> {
+pub fn write_jsonl(batches: &[RecordBatch], w: &mut dyn Write) -> Result<(), ArrowError> {
     let mut jw = json_writer(w, true);
-    jw.write(batch)?;
+    for b in batches {
+        jw.write(b)?;
+    }
     jw.finish()
 }
 
-/// CSV with a header row; struct and list cells hold JSON text.
-pub fn write_csv(batch: &RecordBatch, delimiter: u8, w: &mut dyn Write) -> Result<(), ArrowError> {
-    let batch = nested_as_json_text(batch)?;
-    let mut cw = arrow_csv::WriterBuilder::new()
-        .with_header(true)
-        .with_delimiter(delimiter)
-        .with_timestamp_tz_format(TS_FORMAT.into())
-        .build(w);
-    cw.write(&batch)
+/// CSV with one header row; struct and list cells hold JSON text.
+pub fn write_csv(
+    batches: &[RecordBatch],
+    delimiter: u8,
+    w: &mut dyn Write,
+) -> Result<(), ArrowError> {
+    for (i, batch) in batches.iter().enumerate() {
+        let batch = nested_as_json_text(batch)?;
+        let mut cw = arrow_csv::WriterBuilder::new()
+            .with_header(i == 0)
+            .with_delimiter(delimiter)
+            .with_timestamp_tz_format(TS_FORMAT.into())
+            .build(&mut *w);
+        cw.write(&batch)?;
+    }
+    Ok(())
 }
 
 /// Replaces struct and list columns by Utf8 columns of their JSON text.
@@ -173,7 +182,7 @@ mod tests {
     #[test]
     fn jsonl_keeps_types_and_embeds_json() {
         let mut out = Vec::new();
-        write_jsonl(&batch(), &mut out).unwrap();
+        write_jsonl(&[batch()], &mut out).unwrap();
         let text = String::from_utf8(out).unwrap();
         let first: serde_json::Value = serde_json::from_str(text.lines().next().unwrap()).unwrap();
         assert_eq!(first["ok"], false);
@@ -185,7 +194,7 @@ mod tests {
     #[test]
     fn csv_writes_nested_as_json_text() {
         let mut out = Vec::new();
-        write_csv(&batch(), b',', &mut out).unwrap();
+        write_csv(&[batch(), batch()], b',', &mut out).unwrap();
         let text = String::from_utf8(out).unwrap();
         let lines: Vec<&str> = text.lines().collect();
         assert_eq!(lines[0], "id,ok,at,xs,doc");
@@ -194,5 +203,6 @@ mod tests {
             r#"1,false,2020-01-01T00:00:00Z,"[1,2]","{""a"":[1,""x""]}""#
         );
         assert_eq!(lines[2], "2,,,,");
+        assert_eq!(lines.len(), 5, "one header for all batches");
     }
 }

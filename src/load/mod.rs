@@ -264,6 +264,9 @@ impl Router<'_> {
             sink.batch = Some(self.ledger.open_batch());
         }
         self.progress.record(stream, bytes);
+        sink.buf.cut_chunk_if_full().map_err(|e| {
+            LoadError::Internal(format!("stream '{stream}': building the batch: {e}"))
+        })?;
         if sink.buf.is_over_size(&self.limits) {
             self.flush(stream)?;
         }
@@ -359,13 +362,13 @@ impl Router<'_> {
         let Some(id) = sink.batch.take() else {
             return Ok(());
         };
-        match batch {
-            Some(batch) => self.writer.send(Job::Batch {
+        match batch.is_empty() {
+            false => self.writer.send(Job::Batch {
                 id,
                 names: sink.names.clone(),
-                batch,
+                batches: batch,
             })?,
-            None => self.ledger.abandoned(id)?,
+            true => self.ledger.abandoned(id)?,
         }
         self.poll_done(false)
     }

@@ -146,6 +146,8 @@ pub struct ObjectPlan {
     pub fields: Vec<FieldPlan>,
     /// Index by property name.
     pub by_name: HashMap<Box<[u8]>, usize>,
+    /// Each name with its JSON quotes, when it needs no escaping (fast key match).
+    pub quoted: Vec<Option<Box<[u8]>>>,
     /// `additionalProperties: false`: unknown keys are invalid.
     pub deny_unknown: bool,
 }
@@ -158,9 +160,17 @@ impl ObjectPlan {
             .enumerate()
             .map(|(i, f)| (f.name.as_bytes().into(), i))
             .collect();
+        let quoted = fields
+            .iter()
+            .map(|f| {
+                let plain = !f.name.bytes().any(|b| b == b'"' || b == b'\\' || b < 0x20);
+                plain.then(|| format!("\"{}\"", f.name).into_bytes().into_boxed_slice())
+            })
+            .collect();
         ObjectPlan {
             fields,
             by_name,
+            quoted,
             deny_unknown,
         }
     }

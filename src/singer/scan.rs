@@ -119,6 +119,31 @@ impl<'a> Scanner<'a> {
         Ok(Some(key))
     }
 
+    /// If the next key of an object is exactly `quoted` (a key with its
+    /// quotes, no escapes), consumes it and its `:` and returns true;
+    /// otherwise leaves the cursor where it was.
+    #[inline]
+    pub fn try_key(&mut self, first: bool, quoted: &[u8]) -> Result<bool, SyntaxError> {
+        let save = self.i;
+        let mut c = self.peek()?;
+        if !first {
+            if c != b',' {
+                return Ok(false);
+            }
+            self.i += 1;
+            c = self.peek()?;
+        }
+        if c == b'"' && self.b[self.i..].starts_with(quoted) {
+            self.i += quoted.len();
+            if self.peek()? == b':' {
+                self.i += 1;
+                return Ok(true);
+            }
+        }
+        self.i = save;
+        Ok(false)
+    }
+
     /// Starts an array: consumes `[`.
     #[inline]
     pub fn begin_array(&mut self) -> Result<bool, SyntaxError> {

@@ -66,8 +66,8 @@ pub enum Job {
         id: BatchId,
         /// Names for the path.
         names: TableNames,
-        /// The rows.
-        batch: RecordBatch,
+        /// The rows, in chunks sharing one schema.
+        batches: Vec<RecordBatch>,
     },
     /// Raw bytes to write as one new file in a folder (quarantined lines).
     Raw {
@@ -180,9 +180,9 @@ impl FileWriter {
 impl Worker {
     fn run(&mut self, job: Job) -> Done {
         match job {
-            Job::Batch { id, names, batch } => {
+            Job::Batch { id, names, batches } => {
                 let stream = names.stream.clone();
-                let result = self.write_batch(&names, &batch);
+                let result = self.write_batch(&names, &batches);
                 Done { id, stream, result }
             }
             Job::Raw {
@@ -219,16 +219,26 @@ impl Worker {
     fn write_batch(
         &mut self,
         names: &TableNames,
-        batch: &RecordBatch,
+        batches: &[RecordBatch],
     ) -> Result<Vec<Written>, TableError> {
         let stream = || names.stream.clone();
-        let groups =
-            partition_rows(batch, &self.partitions).map_err(|e| TableError::Partition {
+        // one file per partition: gather each partition's rows across chunks
+        let mut groups: Vec<(String, Vec<RecordBatch>)> = Vec::new();
+        for b in batches {
+            let parts = partition_rows(b, &self.partitions).map_err(|e| TableError::Partition {
                 stream: stream(),
                 msg: e.to_string(),
             })?;
+            for (key, rows) in parts {
+                match groups.iter_mut().find(|(k, _)| *k == key) {
+                    Some((_, v)) => v.push(rows),
+                    None => groups.push((key, vec![rows])),
+                }
+            }
+        }
         let mut written = Vec::with_capacity(groups.len());
         for (partition, rows) in groups {
+            let n: usize = rows.iter().map(RecordBatch::num_rows).sum();
             let bytes =
                 Bytes::from(
                     self.encoder
@@ -244,10 +254,10 @@ impl Worker {
                     stream: stream(),
                     source,
                 })?;
-            tracing::debug!(stream = %names.stream, path = %path, rows = rows.num_rows(), "file written");
+            tracing::debug!(stream = %names.stream, path = %path, rows = n, "file written");
             written.push(Written {
                 path,
-                rows: rows.num_rows(),
+                rows: n,
                 bytes: bytes.len(),
             });
         }
