@@ -284,13 +284,17 @@ mod tests {
 
     #[test]
     fn batches_are_cut_into_chunks_and_keep_every_row() {
-        let schema = serde_json::json!({"type": "object", "properties": {"id": {"type": "integer"}}});
+        let schema =
+            serde_json::json!({"type": "object", "properties": {"id": {"type": "integer"}}});
         let s = Arc::new(StreamSchema::compile(schema, HeaderFormat::None, true).unwrap());
-        let meta = Metadata { prefix: Some("_inlet".into()) };
+        let meta = Metadata {
+            prefix: Some("_inlet".into()),
+        };
         let mut b = StreamBuffer::new("s", s, &meta, HeaderFormat::None, true);
         let n = CHUNK_ROWS + 10;
         for i in 0..n {
-            b.push(format!(r#"{{"id": {i}}}"#).as_bytes(), None, 10).unwrap();
+            b.push(format!(r#"{{"id": {i}}}"#).as_bytes(), None, 10)
+                .unwrap();
             b.cut_chunk_if_full().unwrap();
             // a rejected record right after a cut leaves nothing behind
             assert!(b.push(br#"{"id": "x"}"#, None, 10).is_err());
@@ -298,9 +302,17 @@ mod tests {
         let batches = b.seal(0).unwrap();
         assert_eq!(batches.len(), 2);
         assert_eq!(batches.iter().map(RecordBatch::num_rows).sum::<usize>(), n);
-        let last = batches[1].column(0).as_any().downcast_ref::<Int64Array>().unwrap();
+        let last = batches[1]
+            .column(0)
+            .as_any()
+            .downcast_ref::<Int64Array>()
+            .unwrap();
         assert_eq!(last.value(last.len() - 1), n as i64 - 1);
-        assert_eq!(batches[1].num_columns(), 4, "id, two stamps, _sdc_extracted_at");
+        assert_eq!(
+            batches[1].num_columns(),
+            4,
+            "id, two stamps, _sdc_extracted_at"
+        );
         assert!(b.seal(0).unwrap().is_empty());
     }
 }

@@ -2,7 +2,6 @@
 //! calls the library; errors become exit codes here.
 
 mod about;
-pub mod alloc;
 
 use std::io::Read;
 use std::path::PathBuf;
