@@ -1,4 +1,8 @@
 //! CSV and JSONL encoding on top of arrow-csv and arrow-json.
+//!
+//! Timestamps use the writers' default, RFC 3339 with `Z` for UTC (values
+//! are normalised to UTC when decoded); a custom strftime pattern would be
+//! re-parsed for every value.
 
 use std::io::Write;
 use std::sync::Arc;
@@ -10,9 +14,6 @@ use arrow_json::writer::{
 use arrow_schema::{ArrowError, DataType, Field, FieldRef, Schema};
 
 use super::JSON_EXTENSION;
-
-/// RFC 3339 in UTC (values are normalised to UTC when decoded).
-const TS_FORMAT: &str = "%Y-%m-%dT%H:%M:%S%.fZ";
 
 /// Writes JSON-text columns as embedded JSON instead of quoted strings.
 #[derive(Debug)]
@@ -53,7 +54,6 @@ fn is_json_field(f: &Field) -> bool {
 fn json_writer<W: Write>(w: W, explicit_nulls: bool) -> arrow_json::Writer<W, LineDelimited> {
     WriterBuilder::new()
         .with_explicit_nulls(explicit_nulls)
-        .with_timestamp_tz_format(TS_FORMAT.into())
         .with_encoder_factory(Arc::new(RawJson))
         .build(w)
 }
@@ -78,7 +78,6 @@ pub fn write_csv(
         let mut cw = arrow_csv::WriterBuilder::new()
             .with_header(i == 0)
             .with_delimiter(delimiter)
-            .with_timestamp_tz_format(TS_FORMAT.into())
             .build(&mut *w);
         cw.write(&batch)?;
     }
