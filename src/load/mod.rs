@@ -81,6 +81,31 @@ struct Sink {
     buf: StreamBuffer,
     names: TableNames,
     batch: Option<BatchId>,
+    /// Slot in [`Progress`].
+    stat: usize,
+}
+
+/// Bookkeeping after a record was buffered: ledger id, progress, chunking.
+/// Returns whether the stream must be flushed now. (A function of the parts,
+/// not of the router, so the hot path looks the stream up only once.)
+fn after_push(
+    sink: &mut Sink,
+    ledger: &mut Ledger,
+    progress: &mut Progress,
+    limits: &Limits,
+    bytes: usize,
+) -> Result<bool, LoadError> {
+    if sink.batch.is_none() {
+        sink.batch = Some(ledger.open_batch());
+    }
+    progress.record(sink.stat, bytes);
+    sink.buf.cut_chunk_if_full().map_err(|e| {
+        LoadError::Internal(format!(
+            "stream '{}': building the batch: {e}",
+            sink.names.stream
+        ))
+    })?;
+    Ok(sink.buf.is_over_size(limits))
 }
 
 /// Runs `inlet load` on `input`, writing STATE values to `stdout`.
@@ -170,16 +195,16 @@ impl Router<'_> {
         let blocks = singer::reader::spawn(input);
         loop {
             match blocks.recv_timeout(Duration::from_secs(1)) {
-                Ok(Ok(block)) => {
+                Ok(Ok(singer::reader::Block { data, utf8 })) => {
                     let mut start = 0;
-                    for end in memchr::memchr_iter(b'\n', &block) {
+                    for end in memchr::memchr_iter(b'\n', &data) {
                         self.line_no += 1;
-                        self.line(&block[start..end])?;
+                        self.line(&data[start..end], utf8)?;
                         start = end + 1;
                     }
-                    if start < block.len() {
+                    if start < data.len() {
                         self.line_no += 1;
-                        self.line(&block[start..])?;
+                        self.line(&data[start..], utf8)?;
                     }
                 }
                 Ok(Err(e)) => {
@@ -198,16 +223,26 @@ impl Router<'_> {
         }
     }
 
-    fn line(&mut self, line: &[u8]) -> Result<(), LoadError> {
-        if std::str::from_utf8(line).is_ok()
+    /// One input line; `utf8` says the whole block was already checked.
+    fn line(&mut self, line: &[u8], utf8: bool) -> Result<(), LoadError> {
+        if (utf8 || std::str::from_utf8(line).is_ok())
             && let Some((stream, mut sc)) = singer::record_head(line)
             && let Some(sink) = self.sinks.get_mut(stream.as_ref())
         {
-            return match sink
-                .buf
-                .push_from(&mut sc, line.len() + 1, singer::record_tail)
-            {
-                Ok(()) => self.accepted(&stream, line.len() + 1),
+            let bytes = line.len() + 1;
+            return match sink.buf.push_from(&mut sc, bytes, singer::record_tail) {
+                Ok(()) => {
+                    if after_push(
+                        sink,
+                        &mut self.ledger,
+                        &mut self.progress,
+                        &self.limits,
+                        bytes,
+                    )? {
+                        self.flush(&stream)?;
+                    }
+                    Ok(())
+                }
                 Err(e) => {
                     let stream = stream.into_owned();
                     self.reject(Some(&stream), line, e.to_string())
@@ -255,19 +290,18 @@ impl Router<'_> {
         }
     }
 
-    /// Bookkeeping after a record was buffered: ledger id, progress, flush.
+    /// Bookkeeping after a record was buffered (slow path).
     fn accepted(&mut self, stream: &str, bytes: usize) -> Result<(), LoadError> {
         let Some(sink) = self.sinks.get_mut(stream) else {
             return Ok(());
         };
-        if sink.batch.is_none() {
-            sink.batch = Some(self.ledger.open_batch());
-        }
-        self.progress.record(stream, bytes);
-        sink.buf.cut_chunk_if_full().map_err(|e| {
-            LoadError::Internal(format!("stream '{stream}': building the batch: {e}"))
-        })?;
-        if sink.buf.is_over_size(&self.limits) {
+        if after_push(
+            sink,
+            &mut self.ledger,
+            &mut self.progress,
+            &self.limits,
+            bytes,
+        )? {
             self.flush(stream)?;
         }
         Ok(())
@@ -329,8 +363,16 @@ impl Router<'_> {
         );
         let names = self.layout.names(&m.stream);
         let batch = self.sinks.remove(&m.stream).and_then(|s| s.batch);
-        self.progress.stream(&m.stream);
-        self.sinks.insert(m.stream, Sink { buf, names, batch });
+        let stat = self.progress.stream(&m.stream);
+        self.sinks.insert(
+            m.stream,
+            Sink {
+                buf,
+                names,
+                batch,
+                stat,
+            },
+        );
         Ok(())
     }
 

@@ -24,7 +24,8 @@ pub struct StreamStats {
 
 /// Collects counters and reports them.
 pub struct Progress {
-    streams: BTreeMap<String, StreamStats>,
+    streams: Vec<(String, StreamStats)>,
+    index: std::collections::HashMap<String, usize>,
     start: Instant,
     last: Instant,
     bar: Option<indicatif::ProgressBar>,
@@ -42,22 +43,28 @@ impl Progress {
         });
         let now = Instant::now();
         Progress {
-            streams: BTreeMap::new(),
+            streams: Vec::new(),
+            index: Default::default(),
             start: now,
             last: now,
             bar,
         }
     }
 
-    /// A stream was announced.
-    pub fn stream(&mut self, s: &str) {
-        self.streams.entry(s.to_string()).or_default();
+    /// A stream was announced; returns its slot for [`Progress::record`].
+    pub fn stream(&mut self, s: &str) -> usize {
+        if let Some(&i) = self.index.get(s) {
+            return i;
+        }
+        self.streams.push((s.to_string(), StreamStats::default()));
+        self.index.insert(s.to_string(), self.streams.len() - 1);
+        self.streams.len() - 1
     }
 
-    /// A record was buffered.
+    /// A record was buffered (per record: by slot, no name lookup).
     #[inline]
-    pub fn record(&mut self, s: &str, bytes: usize) {
-        if let Some(st) = self.streams.get_mut(s) {
+    pub fn record(&mut self, slot: usize, bytes: usize) {
+        if let Some((_, st)) = self.streams.get_mut(slot) {
             st.records += 1;
             st.bytes += bytes as u64;
         }
@@ -65,12 +72,14 @@ impl Progress {
 
     /// A record was rejected.
     pub fn rejected(&mut self, s: &str) {
-        self.streams.entry(s.to_string()).or_default().rejected += 1;
+        let i = self.stream(s);
+        self.streams[i].1.rejected += 1;
     }
 
     /// Files were written.
     pub fn files(&mut self, s: &str, files: &[Written]) {
-        let st = self.streams.entry(s.to_string()).or_default();
+        let i = self.stream(s);
+        let st = &mut self.streams[i].1;
         st.files += files.iter().filter(|f| f.rows > 0).count() as u64;
         st.bytes_out += files.iter().map(|f| f.bytes as u64).sum::<u64>();
     }
@@ -111,7 +120,8 @@ impl Progress {
 
     /// Takes the counters.
     pub fn take(&mut self) -> BTreeMap<String, StreamStats> {
-        std::mem::take(&mut self.streams)
+        self.index.clear();
+        std::mem::take(&mut self.streams).into_iter().collect()
     }
 }
 

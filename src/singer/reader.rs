@@ -12,7 +12,19 @@ const BLOCK: usize = 1 << 20;
 const QUEUE: usize = 4;
 
 /// A chunk of input made of whole lines (the last block may lack a final newline).
-pub type Block = Vec<u8>;
+pub struct Block {
+    /// The bytes.
+    pub data: Vec<u8>,
+    /// The whole block is valid UTF-8 (checked here, off the decoding thread).
+    pub utf8: bool,
+}
+
+impl Block {
+    fn new(data: Vec<u8>) -> Self {
+        let utf8 = std::str::from_utf8(&data).is_ok();
+        Block { data, utf8 }
+    }
+}
 
 /// Starts the reader thread.
 pub fn spawn(mut input: Box<dyn Read + Send>) -> Receiver<io::Result<Block>> {
@@ -40,7 +52,7 @@ fn read_loop(input: &mut dyn Read, tx: &SyncSender<io::Result<Block>>) {
         };
         if n == 0 {
             if !buf.is_empty() {
-                let _ = tx.send(Ok(buf));
+                let _ = tx.send(Ok(Block::new(buf)));
             }
             return;
         }
@@ -53,7 +65,10 @@ fn read_loop(input: &mut dyn Read, tx: &SyncSender<io::Result<Block>>) {
             let mut next = Vec::with_capacity(BLOCK.max(buf.len() - cut));
             next.extend_from_slice(&buf[cut..]);
             buf.truncate(cut);
-            if tx.send(Ok(std::mem::replace(&mut buf, next))).is_err() {
+            if tx
+                .send(Ok(Block::new(std::mem::replace(&mut buf, next))))
+                .is_err()
+            {
                 return; // the decoder stopped
             }
         }
@@ -75,10 +90,11 @@ mod tests {
         let mut all = Vec::new();
         for b in rx {
             let b = b.unwrap();
-            if all.len() + b.len() < text.len() {
-                assert_eq!(b.last(), Some(&b'\n'));
+            assert!(b.utf8);
+            if all.len() + b.data.len() < text.len() {
+                assert_eq!(b.data.last(), Some(&b'\n'));
             }
-            all.extend_from_slice(&b);
+            all.extend_from_slice(&b.data);
         }
         assert_eq!(all, text);
     }
