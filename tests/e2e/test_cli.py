@@ -17,7 +17,7 @@ import pytest
 from inlet_helpers import (all_files, data_files, err_text, explain, lines, ok, read_jsonl_file,
                            read_parquet_files, record_msg, rel, schema_msg, state_msg, stdout_states, clean_env)
 
-# Every setting of docs/CONTRACT.md and src/config/settings.rs
+# Every setting of README.md (configuration reference) and src/config/settings.rs
 SETTINGS = [
     "destination", "format", "compression", "row_group_size", "csv_delimiter", "layout", "object_key_path",
     "table", "date_partition_format", "sub_path", "default_schema", "partition_keys", "path_template",

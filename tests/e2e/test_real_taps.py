@@ -2,7 +2,7 @@
 
 Fixtures (tests/fixtures/taps/*.singer.jsonl, made by scripts/capture-tap-fixtures.sh from
 tests/fixtures/pg_seed.sql) are piped into `inlet load`; what it wrote is read back with pyarrow
-AND DuckDB. The types asserted are the ones the tap's SCHEMA message implies (docs/CONTRACT.md
+AND DuckDB. The types asserted are the ones the tap's SCHEMA message implies (README.md (configuration reference)
 "Types"). Live tests run the taps against PostgreSQL (INLET_PG_URL) and under Meltano; they fail,
 never skip, when their environment is missing (scripts/test-env.sh, scripts/pg.sh).
 """
