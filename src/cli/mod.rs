@@ -25,6 +25,13 @@ pub const EXIT_INPUT: u8 = 4;
 /// Exit code: destination error (unreachable, refused, write failed).
 pub const EXIT_DESTINATION: u8 = 5;
 
+const LOAD_HELP: &str = "\
+Every setting can also be given as INLET_<KEY> or TARGET_INLET_<KEY> (the environment wins over
+files); `inlet load --about` lists them all. The same binary named `target-inlet` runs `inlet load`.
+
+Exit codes: 0 ok, 1 internal error, 2 usage, 3 config error, 4 input error (bad line, invalid
+record under on_invalid_record=fail), 5 destination error.";
+
 /// inlet: land Singer streams in a data lake.
 #[derive(Parser, Debug)]
 #[command(name = "inlet", version, about, long_about = None, propagate_version = true)]
@@ -36,6 +43,7 @@ pub struct Cli {
 #[derive(Subcommand, Debug)]
 enum Command {
     /// Singer target: read Singer messages on stdin, write files, print STATE on stdout.
+    #[command(after_help = LOAD_HELP)]
     Load(LoadArgs),
     /// Write, read back, list and delete a probe object at the destination.
     Check(CommonArgs),
