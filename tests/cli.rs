@@ -175,3 +175,40 @@ fn target_inlet_name_means_load() {
     );
     assert_eq!(parquet_rows(&dir.path().join("out")).0, 1);
 }
+
+#[test]
+fn state_after_a_quarantined_line_waits_for_its_file() {
+    use std::io::BufRead;
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = config(
+        dir.path(),
+        serde_json::json!({"on_invalid_record": "quarantine", "batch_max_age_seconds": 1}),
+    );
+    let mut child = Command::new(BIN)
+        .args(["load", "--config", cfg.to_str().unwrap()])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    let bad = r#"{"type":"RECORD","stream":"s","record":{"id":"not a number"}}"#;
+    writeln!(stdin, "{SCHEMA}\n{bad}\n{}", state(1)).unwrap();
+    stdin.flush().unwrap();
+    // the tap is now quiet (stdin stays open): the STATE may only come out
+    // once the quarantined line is in a complete file
+    let mut first = String::new();
+    std::io::BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut first)
+        .unwrap();
+    assert_eq!(first.trim(), r#"{"n":1}"#);
+    let rejected: Vec<_> = std::fs::read_dir(dir.path().join("out/_rejected/s"))
+        .expect("quarantine folder exists when the STATE is emitted")
+        .flatten()
+        .collect();
+    assert_eq!(rejected.len(), 1);
+    let text = std::fs::read_to_string(rejected[0].path()).unwrap();
+    assert!(text.contains("not a number") && text.contains("\"line\":2"), "{text}");
+    drop(stdin);
+    assert!(child.wait().unwrap().success());
+}

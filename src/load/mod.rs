@@ -362,14 +362,15 @@ impl Router<'_> {
             self.cfg.validate_records,
         );
         let names = self.layout.names(&m.stream);
-        let batch = self.sinks.remove(&m.stream).and_then(|s| s.batch);
+        // the old buffer (if any) was flushed above: no batch is open
+        self.sinks.remove(&m.stream);
         let stat = self.progress.stream(&m.stream);
         self.sinks.insert(
             m.stream,
             Sink {
                 buf,
                 names,
-                batch,
+                batch: None,
                 stat,
             },
         );
@@ -378,7 +379,11 @@ impl Router<'_> {
 
     fn reject(&mut self, stream: Option<&str>, line: &[u8], msg: String) -> Result<(), LoadError> {
         let line_no = self.line_no;
-        match self.rejects.handle(line_no, stream, line, &msg) {
+        let ledger = &mut self.ledger;
+        match self
+            .rejects
+            .handle(line_no, stream, line, &msg, &mut || ledger.open_batch())
+        {
             Some(err) => Err(err),
             None => {
                 if let Some(s) = stream {
@@ -416,14 +421,13 @@ impl Router<'_> {
     }
 
     fn flush_rejects(&mut self) -> Result<(), LoadError> {
-        for (stream, bytes) in self.rejects.take_quarantine() {
-            let id = self.ledger.open_batch();
+        for (stream, pending) in self.rejects.take_quarantine() {
             let dir = format!("_rejected/{}", crate::layout::safe_segment(&stream));
             self.writer.send(Job::Raw {
-                id,
+                id: pending.id,
                 stream,
                 dir,
-                bytes,
+                bytes: pending.bytes,
             })?;
         }
         Ok(())
@@ -438,6 +442,14 @@ impl Router<'_> {
             .collect();
         for s in aged {
             self.flush(&s)?;
+        }
+        // quarantined lines hold back STATE too: write them on the same clock
+        if self
+            .rejects
+            .oldest()
+            .is_some_and(|age| age >= self.limits.max_age)
+        {
+            self.flush_rejects()?;
         }
         Ok(())
     }

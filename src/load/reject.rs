@@ -3,8 +3,11 @@
 
 use std::collections::BTreeMap;
 
+use std::time::Instant;
+
 use super::LoadError;
 use crate::config::OnInvalid;
+use crate::state::BatchId;
 
 /// Skipped lines logged one by one before the log goes quiet.
 const LOG_EACH: u64 = 20;
@@ -13,7 +16,18 @@ const LOG_EACH: u64 = 20;
 pub struct Rejects {
     policy: OnInvalid,
     count: u64,
-    quarantine: BTreeMap<String, Vec<u8>>,
+    /// Per stream: lines waiting to be written, the ledger id that holds
+    /// back later STATE until they are, and when the first one came.
+    quarantine: BTreeMap<String, Pending>,
+}
+
+/// Quarantined lines of one stream not yet written.
+pub struct Pending {
+    /// JSON lines.
+    pub bytes: Vec<u8>,
+    /// Ledger id: STATE after these lines waits until they are written.
+    pub id: BatchId,
+    since: Instant,
 }
 
 impl Rejects {
@@ -27,12 +41,14 @@ impl Rejects {
     }
 
     /// Applies the policy; returns the error to stop with under `fail`.
+    /// `open_batch` gives a ledger id when a stream's quarantine starts.
     pub fn handle(
         &mut self,
         line: u64,
         stream: Option<&str>,
         raw: &[u8],
         msg: &str,
+        open_batch: &mut dyn FnMut() -> BatchId,
     ) -> Option<LoadError> {
         self.count += 1;
         let hint = "fix the tap or the data, or set on_invalid_record to skip or quarantine to carry on past bad records";
@@ -55,13 +71,17 @@ impl Rejects {
                         "error": msg,
                         "raw": String::from_utf8_lossy(raw),
                     });
-                    let buf = self
+                    let pending = self
                         .quarantine
                         .entry(stream.unwrap_or("_unparsed").to_string())
-                        .or_default();
+                        .or_insert_with(|| Pending {
+                            bytes: Vec::new(),
+                            id: open_batch(),
+                            since: Instant::now(),
+                        });
                     if let Ok(mut v) = serde_json::to_vec(&entry) {
                         v.push(b'\n');
-                        buf.extend_from_slice(&v);
+                        pending.bytes.extend_from_slice(&v);
                     }
                 }
                 None
@@ -76,11 +96,16 @@ impl Rejects {
 
     /// Bytes waiting to be quarantined.
     pub fn quarantine_bytes(&self) -> usize {
-        self.quarantine.values().map(Vec::len).sum()
+        self.quarantine.values().map(|p| p.bytes.len()).sum()
+    }
+
+    /// How long the oldest quarantined line has waited.
+    pub fn oldest(&self) -> Option<std::time::Duration> {
+        self.quarantine.values().map(|p| p.since.elapsed()).max()
     }
 
     /// Takes the quarantined lines per stream.
-    pub fn take_quarantine(&mut self) -> BTreeMap<String, Vec<u8>> {
+    pub fn take_quarantine(&mut self) -> BTreeMap<String, Pending> {
         std::mem::take(&mut self.quarantine)
     }
 }
