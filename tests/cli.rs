@@ -208,7 +208,10 @@ fn state_after_a_quarantined_line_waits_for_its_file() {
         .collect();
     assert_eq!(rejected.len(), 1);
     let text = std::fs::read_to_string(rejected[0].path()).unwrap();
-    assert!(text.contains("not a number") && text.contains("\"line\":2"), "{text}");
+    assert!(
+        text.contains("not a number") && text.contains("\"line\":2"),
+        "{text}"
+    );
     drop(stdin);
     assert!(child.wait().unwrap().success());
 }
