@@ -40,12 +40,6 @@ impl Validity {
 
     /// Appends one validity bit.
     #[inline]
-    pub fn push_valid(&mut self, valid: bool) {
-        self.push(valid)
-    }
-
-    /// Appends one validity bit.
-    #[inline]
     pub fn push(&mut self, valid: bool) {
         self.bits.append(valid);
         self.nulls += usize::from(!valid);

@@ -168,11 +168,11 @@ impl StreamBuffer {
             match time_extracted.and_then(parse_timestamp_us) {
                 Some(us) => {
                     d.push(us);
-                    v.push_valid(true)
+                    v.push(true)
                 }
                 None => {
                     d.push(0);
-                    v.push_valid(false)
+                    v.push(false)
                 }
             }
         }
