@@ -9,7 +9,7 @@ use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
-use crate::config::{ConfigError, LoadConfig};
+use crate::config::{ConfigError, LoadConfig, Overlay};
 use crate::load::{self, LoadError};
 
 /// Exit code: success.
@@ -60,6 +60,47 @@ struct CommonArgs {
     /// Log level on stderr (error, warn, info, debug, trace).
     #[arg(long)]
     log_level: Option<String>,
+    /// LakeXpress-style auth file of named storage entries (JSON or YAML).
+    #[arg(long, value_name = "FILE", requires = "target_storage_id")]
+    auth: Option<PathBuf>,
+    /// Entry of --auth to write to (LakeXpress layout by default).
+    #[arg(
+        long,
+        value_name = "ID",
+        requires = "auth",
+        conflicts_with = "output_dir"
+    )]
+    target_storage_id: Option<String>,
+    /// Local folder to write to (LakeXpress layout by default); the local
+    /// alternative to --auth/--target-storage-id.
+    #[arg(long, value_name = "DIR")]
+    output_dir: Option<String>,
+    /// Folders inserted below the destination's base path (LakeXpress layout).
+    #[arg(long, value_name = "PATH")]
+    sub_path: Option<String>,
+}
+
+impl CommonArgs {
+    /// Command-line values layered over files and environment.
+    fn overlay(&self, env: &[(String, String)]) -> Result<Overlay, ConfigError> {
+        let mut o = Overlay::default();
+        let mut chosen = false;
+        if let (Some(file), Some(id)) = (&self.auth, &self.target_storage_id) {
+            o.values = crate::storage::auth::entry_config(file, id, env)?;
+            chosen = true;
+        }
+        if let Some(dir) = &self.output_dir {
+            o.values.insert("destination".into(), dir.clone().into());
+            chosen = true;
+        }
+        if let Some(p) = &self.sub_path {
+            o.values.insert("sub_path".into(), p.clone().into());
+        }
+        if chosen {
+            o.defaults.insert("layout".into(), "lakexpress".into());
+        }
+        Ok(o)
+    }
 }
 
 #[derive(Args, Debug)]
@@ -123,7 +164,9 @@ fn env_pairs() -> Vec<(String, String)> {
 }
 
 fn load_config(common: &CommonArgs) -> Result<LoadConfig, ConfigError> {
-    let (cfg, unknown) = LoadConfig::load(&common.config, &env_pairs())?;
+    let env = env_pairs();
+    let overlay = common.overlay(&env)?;
+    let (cfg, unknown) = LoadConfig::load_layers(&common.config, &env, &overlay)?;
     init_logging(common, &cfg);
     if !unknown.is_empty() {
         tracing::warn!(
@@ -230,35 +273,26 @@ fn check_cmd(a: CommonArgs) -> ExitCode {
         }
     };
     let dest = match cfg.destination() {
-        Ok(d) => d.to_string(),
+        Ok(d) => d,
         Err(e) => return fail(EXIT_CONFIG, e),
     };
-    let store = match crate::storage::Store::open(&dest) {
+    let store = match crate::storage::Store::open_with(&dest, &cfg.storage) {
         Ok(s) => s,
         Err(e) => return fail(EXIT_DESTINATION, e),
     };
-    let rt = match tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(rt) => rt,
-        Err(e) => return fail(EXIT_INTERNAL, e),
-    };
-    let steps = rt.block_on(crate::storage::check(&store));
-    let mut ok = true;
+    let steps = store.block_on(crate::storage::check(&store));
     for s in &steps {
         match &s.result {
             Ok(()) => println!("ok      {:<7} {}", s.step, store.display()),
-            Err(e) => {
-                ok = false;
-                println!("FAILED  {:<7} {e}", s.step);
-            }
+            Err(e) if s.optional => println!("WARNING {:<7} {e}", s.step),
+            Err(e) => println!("FAILED  {:<7} {e}", s.step),
         }
     }
-    if ok && steps.len() == 4 {
+    if steps.len() == 4 && steps.iter().all(|s| s.usable()) {
         println!(
-            "destination {} is usable (put, get, list, delete)",
-            store.display()
+            "destination {} ({}) is usable by inlet load",
+            store.display(),
+            store.location().backend()
         );
         ExitCode::from(EXIT_OK)
     } else {

@@ -11,6 +11,8 @@ use serde::Deserialize;
 use serde_json::{Map, Value};
 
 use crate::schema::HeaderFormat;
+use crate::storage::StorageConfig;
+use crate::storage::auth::AuthError;
 
 /// Config errors (exit code 3).
 #[derive(Debug, thiserror::Error)]
@@ -39,6 +41,9 @@ pub enum ConfigError {
         /// What is wrong.
         msg: String,
     },
+    /// A LakeXpress auth file or entry is unusable.
+    #[error(transparent)]
+    Auth(#[from] AuthError),
     /// A required key is missing.
     #[error("config key '{0}' is required; set it in a --config file or as INLET_{upper}", upper = .0.to_uppercase())]
     Missing(String),
@@ -136,6 +141,9 @@ pub struct LoadConfig {
     pub log_format: String,
     /// Log level.
     pub log_level: String,
+    /// Credentials, endpoints and retries of the destination.
+    #[serde(flatten)]
+    pub storage: StorageConfig,
 }
 
 impl Default for LoadConfig {
@@ -166,6 +174,7 @@ impl Default for LoadConfig {
             state_file: None,
             log_format: "text".into(),
             log_level: "info".into(),
+            storage: StorageConfig::default(),
         }
     }
 }
@@ -179,6 +188,16 @@ impl LoadConfig {
         files: &[PathBuf],
         env: &[(String, String)],
     ) -> Result<(Self, Vec<String>), ConfigError> {
+        Self::load_layers(files, env, &Overlay::default())
+    }
+
+    /// Files, then the environment, then command-line values; `overlay.defaults`
+    /// fill keys no layer set.
+    pub fn load_layers(
+        files: &[PathBuf],
+        env: &[(String, String)],
+        overlay: &Overlay,
+    ) -> Result<(Self, Vec<String>), ConfigError> {
         let mut merged = Map::new();
         for f in files {
             let v = read_file(f)?;
@@ -186,6 +205,23 @@ impl LoadConfig {
         }
         for (k, v) in env_overrides(env) {
             merged.insert(k, v);
+        }
+        for (k, v) in &overlay.values {
+            // a command-line value replaces the key under every alias
+            if let Some(s) = settings::find(k) {
+                merged.retain(|m, _| settings::find(m).is_none_or(|o| o.name != s.name));
+            }
+            merged.insert(k.clone(), v.clone());
+        }
+        for (k, v) in &overlay.defaults {
+            let set = settings::find(k).is_some_and(|s| {
+                merged
+                    .keys()
+                    .any(|m| settings::find(m).is_some_and(|o| o.name == s.name))
+            });
+            if !set {
+                merged.insert(k.clone(), v.clone());
+            }
         }
         Self::from_map(merged)
     }
@@ -263,11 +299,12 @@ impl LoadConfig {
         Ok(())
     }
 
-    /// The destination, or an error naming the key.
-    pub fn destination(&self) -> Result<&str, ConfigError> {
+    /// The destination (or Mage's `bucket` as a URL), or an error naming the key.
+    pub fn destination(&self) -> Result<String, ConfigError> {
         self.destination
-            .as_deref()
+            .clone()
             .filter(|d| !d.is_empty())
+            .or_else(|| self.storage.destination_from_bucket())
             .ok_or_else(|| ConfigError::Missing("destination".into()))
     }
 
@@ -281,6 +318,16 @@ impl LoadConfig {
     pub fn batch_max_age(&self) -> Duration {
         Duration::from_secs(self.batch_max_age_seconds.max(1))
     }
+}
+
+/// Values from the command line (`--output-dir`, an auth-file entry, …)
+/// and defaults they imply.
+#[derive(Debug, Default, Clone)]
+pub struct Overlay {
+    /// Win over files and environment.
+    pub values: Map<String, Value>,
+    /// Apply only when no layer set the key.
+    pub defaults: Map<String, Value>,
 }
 
 fn read_file(path: &Path) -> Result<Map<String, Value>, ConfigError> {

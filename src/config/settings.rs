@@ -47,6 +47,21 @@ pub struct Setting {
     pub secret: bool,
 }
 
+const fn secret(
+    name: &'static str,
+    aliases: &'static [&'static str],
+    description: &'static str,
+) -> Setting {
+    Setting {
+        name,
+        aliases,
+        kind: SettingKind::String,
+        default: "",
+        description,
+        secret: true,
+    }
+}
+
 const fn s(
     name: &'static str,
     aliases: &'static [&'static str],
@@ -73,7 +88,8 @@ pub const SETTINGS: &[Setting] = &[
         &["output_dir", "destination_path"],
         String,
         "(required)",
-        "Where files go: a local folder (cloud URLs come with object-storage support).",
+        "Where files go: a local folder, s3://bucket/prefix, gs://bucket/prefix, az://container/prefix, \
+         abfss://container@account.dfs.core.windows.net/prefix or https://account.blob.core.windows.net/container/prefix.",
     ),
     s(
         "format",
@@ -242,6 +258,215 @@ pub const SETTINGS: &[Setting] = &[
         Options(&["error", "warn", "info", "debug", "trace"]),
         "info",
         "Log level on stderr.",
+    ),
+    // ---- object storage (see storage::options) ----
+    s(
+        "bucket",
+        &[],
+        String,
+        "",
+        "Mage's bucket key: the destination becomes s3://BUCKET (gs://BUCKET when google_application_credentials is set), with object_key_path below it.",
+    ),
+    s(
+        "aws_access_key_id",
+        &["access_key_id"],
+        String,
+        "",
+        "S3 access key id (with aws_secret_access_key). Without keys, the AWS credential chain is used: AWS_* variables, aws_profile / AWS_PROFILE, SSO, web identity, container and instance roles.",
+    ),
+    secret(
+        "aws_secret_access_key",
+        &["secret_access_key"],
+        "S3 secret access key.",
+    ),
+    secret(
+        "aws_session_token",
+        &["session_token", "aws_token"],
+        "S3 session token for temporary keys.",
+    ),
+    s(
+        "aws_region",
+        &["region", "region_name"],
+        String,
+        "AWS_REGION, the profile's region, else us-east-1",
+        "S3 region of the bucket.",
+    ),
+    s(
+        "aws_endpoint",
+        &["endpoint_url", "aws_endpoint_url", "endpoint"],
+        String,
+        "",
+        "S3-compatible endpoint (MinIO, Wasabi, Backblaze B2, OVH, DigitalOcean Spaces, …); http:// endpoints are allowed only when given so.",
+    ),
+    s(
+        "aws_profile",
+        &["profile"],
+        String,
+        "AWS_PROFILE",
+        "Named profile of ~/.aws/credentials and ~/.aws/config (its region and endpoint_url are used too).",
+    ),
+    s(
+        "role_arn",
+        &["aws_role_arn"],
+        String,
+        "",
+        "IAM role to assume through STS, from whatever base credentials exist.",
+    ),
+    s(
+        "role_session_name",
+        &[],
+        String,
+        "generated",
+        "Session name of the assumed role.",
+    ),
+    s(
+        "external_id",
+        &[],
+        String,
+        "",
+        "External id of the assumed role.",
+    ),
+    s(
+        "aws_virtual_hosted_style",
+        &[],
+        Boolean,
+        "false",
+        "Virtual-hosted-style S3 URLs (bucket.endpoint) instead of path style.",
+    ),
+    s(
+        "aws_server_side_encryption",
+        &["server_side_encryption"],
+        Options(&["AES256", "aws:kms"]),
+        "",
+        "Server-side encryption: AES256 (SSE-S3) or aws:kms (SSE-KMS, with aws_sse_kms_key_id).",
+    ),
+    s(
+        "aws_sse_kms_key_id",
+        &["sse_kms_key_id", "kms_key_id"],
+        String,
+        "",
+        "KMS key id or ARN for SSE-KMS.",
+    ),
+    s(
+        "aws_conditional_put",
+        &[],
+        Options(&["etag", "disabled"]),
+        "etag",
+        "Create-only puts with If-None-Match; 'disabled' for S3-compatibles that reject it (inlet then checks with HEAD first).",
+    ),
+    s(
+        "google_application_credentials",
+        &[
+            "credentials_file",
+            "google_service_account_path",
+            "gcs_credentials",
+        ],
+        String,
+        "GOOGLE_APPLICATION_CREDENTIALS, else gcloud's application default credentials",
+        "GCS service-account JSON file (or an authorized-user ADC file).",
+    ),
+    s(
+        "gcs_endpoint",
+        &["gcs_base_url"],
+        String,
+        "https://storage.googleapis.com",
+        "GCS endpoint (a private endpoint or an emulator).",
+    ),
+    s(
+        "account_name",
+        &["azure_storage_account_name", "azure_account_name"],
+        String,
+        "",
+        "Azure storage account (also taken from abfss://container@ACCOUNT.dfs.core.windows.net URLs).",
+    ),
+    secret(
+        "access_key",
+        &[
+            "account_key",
+            "azure_storage_account_key",
+            "azure_account_key",
+        ],
+        "Azure storage account key.",
+    ),
+    secret(
+        "sas_token",
+        &["azure_storage_sas_token", "azure_sas_token"],
+        "Azure SAS token (the query string, sv=…&sig=…).",
+    ),
+    s(
+        "azure_tenant_id",
+        &["tenant_id"],
+        String,
+        "",
+        "Azure service principal tenant (with azure_client_id and azure_client_secret).",
+    ),
+    s(
+        "azure_client_id",
+        &["client_id"],
+        String,
+        "",
+        "Azure service principal client id, or the client id of a user-assigned managed identity.",
+    ),
+    secret(
+        "azure_client_secret",
+        &["client_secret"],
+        "Azure service principal secret.",
+    ),
+    s(
+        "azure_endpoint",
+        &["azure_storage_endpoint"],
+        String,
+        "https://ACCOUNT.blob.core.windows.net",
+        "Azure blob endpoint (Azurite, sovereign clouds, private endpoints).",
+    ),
+    s(
+        "azure_msi_endpoint",
+        &[],
+        String,
+        "the instance metadata service",
+        "Managed identity token endpoint (with no key, SAS or service principal, a managed identity is used).",
+    ),
+    s(
+        "azure_use_emulator",
+        &[],
+        Boolean,
+        "false",
+        "Use Azurite at 127.0.0.1:10000 with its well-known development account.",
+    ),
+    s(
+        "storage_max_retries",
+        &["max_retries"],
+        Integer,
+        "10",
+        "Retries of a request that failed with a transient error (5xx, throttling, connection reset, timeout), with exponential backoff.",
+    ),
+    s(
+        "storage_retry_timeout_seconds",
+        &[],
+        Integer,
+        "180",
+        "Stop retrying a request after this many seconds.",
+    ),
+    s(
+        "storage_request_timeout_seconds",
+        &[],
+        Integer,
+        "60",
+        "Timeout of one storage request.",
+    ),
+    s(
+        "storage_connect_timeout_seconds",
+        &[],
+        Integer,
+        "10",
+        "Timeout of connecting to the storage endpoint.",
+    ),
+    s(
+        "multipart_part_size_mb",
+        &[],
+        Integer,
+        "32",
+        "Files larger than this go to object storage as multipart uploads of parts this size (minimum 5).",
     ),
 ];
 

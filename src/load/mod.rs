@@ -115,7 +115,7 @@ pub fn run(
     stdout: Box<dyn Write + Send>,
 ) -> Result<Summary, LoadError> {
     let dest = cfg.destination()?;
-    let store = Store::open(dest)?;
+    let store = Store::open_with(&dest, &cfg.storage)?;
     let codec =
         Codec::parse(cfg.format, cfg.compression.as_deref()).map_err(|msg| ConfigError::Value {
             key: "compression".into(),

@@ -1,14 +1,29 @@
 //! A destination URL → an [`ObjectStore`], plus the few operations inlet
 //! needs: create-only puts (a file appears whole under its final name, and
-//! never replaces another), listing, and the `inlet check` probe.
+//! never replaces another), listing, and the `inlet check` probe. Local
+//! folders, S3 and S3-compatibles, GCS and Azure all go through here.
 
+pub mod auth;
+pub mod aws;
+mod check;
+mod errors;
+pub mod location;
+pub mod options;
+
+use std::future::Future;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use bytes::Bytes;
 use futures::TryStreamExt;
 use object_store::local::LocalFileSystem;
 use object_store::path::Path;
-use object_store::{ObjectStore, ObjectStoreExt, PutMode, PutOptions, PutPayload};
+use object_store::prefix::PrefixStore;
+use object_store::{ObjectStore, ObjectStoreExt, PutMode, PutOptions, PutPayload, WriteMultipart};
+
+pub use check::{CheckStep, check};
+pub use location::Location;
+pub use options::StorageConfig;
 
 /// Storage errors (exit code 5).
 #[derive(Debug, thiserror::Error)]
@@ -24,15 +39,17 @@ pub enum StorageError {
     /// An object already exists (create-only put).
     #[error("{0} already exists")]
     AlreadyExists(String),
-    /// An operation on one object failed.
-    #[error("{op} {path}: {source}")]
+    /// An operation on one object failed; the message says what to fix.
+    #[error("{op} {path}: {msg}")]
     Object {
         /// put / get / list / delete.
         op: &'static str,
-        /// Full object path.
+        /// Full object path (URL).
         path: String,
-        /// Underlying error (boxed: object_store's error is large).
-        source: Box<object_store::Error>,
+        /// What happened and what to do (secrets redacted).
+        msg: String,
+        /// The missing permission, when the store refused access.
+        permission: Option<&'static str>,
     },
     /// An object path is not valid.
     #[error("invalid object path '{path}': {msg}")]
@@ -44,11 +61,19 @@ pub enum StorageError {
     },
 }
 
-/// A destination: an object store and the prefix inside it.
+/// A destination: an object store, the prefix inside it, and the runtime
+/// that drives its I/O (one per store, so connections and credential
+/// refreshes always run on the same runtime whichever thread asks).
 #[derive(Clone)]
 pub struct Store {
     inner: Arc<dyn ObjectStore>,
+    location: Location,
     display: String,
+    region: Option<String>,
+    part_size: usize,
+    /// The server rejected create-only puts; fall back to HEAD + PUT.
+    no_conditional_put: Arc<AtomicBool>,
+    rt: Arc<tokio::runtime::Runtime>,
 }
 
 impl std::fmt::Debug for Store {
@@ -58,33 +83,73 @@ impl std::fmt::Debug for Store {
 }
 
 impl Store {
-    /// Opens a destination: a local folder (created if missing) or `file://` URL.
+    /// Opens a local folder (created if missing) with default settings.
     pub fn open(destination: &str) -> Result<Store, StorageError> {
+        Self::open_with(destination, &StorageConfig::default())
+    }
+
+    /// Opens a destination URL or folder with credentials and retry settings.
+    pub fn open_with(destination: &str, cfg: &StorageConfig) -> Result<Store, StorageError> {
         let err = |msg: String| StorageError::Destination {
             dest: destination.to_string(),
             msg,
         };
-        let local = if let Some(rest) = destination.strip_prefix("file://") {
-            rest.to_string()
-        } else if let Some((scheme, _)) = destination.split_once("://") {
-            return Err(err(format!(
-                "'{scheme}://' destinations are not supported by this build yet; use a local folder"
-            )));
-        } else {
-            destination.to_string()
+        let location = Location::parse(destination).map_err(err)?;
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .thread_name("inlet-io")
+            .enable_all()
+            .build()
+            .map_err(|e| err(format!("cannot start the I/O runtime: {e}")))?;
+        let mut region = None;
+        let inner: Arc<dyn ObjectStore> = match &location {
+            Location::Local { path } => {
+                std::fs::create_dir_all(path)
+                    .map_err(|e| err(format!("cannot create the folder: {e}")))?;
+                Arc::new(LocalFileSystem::new_with_prefix(path).map_err(|e| err(e.to_string()))?)
+            }
+            Location::S3 { bucket, .. } => {
+                let (s, info) = rt.block_on(aws::s3_store(bucket, cfg)).map_err(err)?;
+                tracing::debug!(region = %info.region, endpoint = ?info.endpoint, credentials = info.credentials, "S3 destination");
+                region = Some(info.region);
+                s
+            }
+            Location::Gcs { bucket, .. } => cfg.gcs(bucket).map_err(err)?,
+            Location::Azure {
+                account, container, ..
+            } => cfg.azure(account.as_deref(), container).map_err(err)?,
         };
-        std::fs::create_dir_all(&local)
-            .map_err(|e| err(format!("cannot create the folder: {e}")))?;
-        let fs = LocalFileSystem::new_with_prefix(&local).map_err(|e| err(e.to_string()))?;
+        let prefix = location.prefix();
+        let inner = if prefix.is_empty() {
+            inner
+        } else {
+            let p = Path::parse(prefix).map_err(|e| err(format!("invalid prefix: {e}")))?;
+            Arc::new(PrefixStore::new(inner, p)) as Arc<dyn ObjectStore>
+        };
         Ok(Store {
-            inner: Arc::new(fs),
-            display: local,
+            inner,
+            display: location.to_string(),
+            location,
+            region,
+            part_size: cfg.part_size(),
+            no_conditional_put: Arc::new(AtomicBool::new(false)),
+            rt: Arc::new(rt),
         })
     }
 
     /// The destination as shown to users.
     pub fn display(&self) -> &str {
         &self.display
+    }
+
+    /// Which backend this is.
+    pub fn location(&self) -> &Location {
+        &self.location
+    }
+
+    /// Runs a storage future to completion on this store's runtime.
+    pub fn block_on<F: Future>(&self, f: F) -> F::Output {
+        self.rt.block_on(f)
     }
 
     fn path(rel: &str) -> Result<Path, StorageError> {
@@ -94,49 +159,108 @@ impl Store {
         })
     }
 
-    fn full(&self, rel: &str) -> String {
+    /// Full URL of a relative path, for messages.
+    pub fn full(&self, rel: &str) -> String {
         format!("{}/{}", self.display.trim_end_matches('/'), rel)
     }
 
-    /// Writes a complete object that must not exist yet.
+    fn object_err(&self, op: &'static str, rel: &str, e: object_store::Error) -> StorageError {
+        errors::explain(self, op, &self.full(rel), e)
+    }
+
+    /// Writes a complete object that must not exist yet. Large objects go
+    /// up as a multipart upload; either way the object appears only whole.
     pub async fn put_new(&self, rel: &str, bytes: Bytes) -> Result<(), StorageError> {
         let path = Self::path(rel)?;
+        if bytes.len() > self.part_size && !matches!(self.location, Location::Local { .. }) {
+            return self.put_multipart_new(rel, &path, bytes).await;
+        }
+        if self.no_conditional_put.load(Ordering::Relaxed) {
+            self.fail_if_exists(rel, &path).await?;
+            return self
+                .inner
+                .put(&path, PutPayload::from(bytes))
+                .await
+                .map(|_| ())
+                .map_err(|e| self.object_err("put", rel, e));
+        }
         let opts = PutOptions {
             mode: PutMode::Create,
             ..Default::default()
         };
         match self
             .inner
-            .put_opts(&path, PutPayload::from(bytes), opts)
+            .put_opts(&path, PutPayload::from(bytes.clone()), opts)
             .await
         {
             Ok(_) => Ok(()),
-            Err(object_store::Error::AlreadyExists { .. }) => {
+            Err(object_store::Error::AlreadyExists { .. })
+            | Err(object_store::Error::Precondition { .. }) => {
                 Err(StorageError::AlreadyExists(self.full(rel)))
             }
-            Err(source) => Err(StorageError::Object {
-                op: "put",
-                path: self.full(rel),
-                source: Box::new(source),
-            }),
+            Err(object_store::Error::NotImplemented { .. }) => {
+                tracing::warn!(
+                    "{} does not support create-only puts; checking for an existing object before each put instead",
+                    self.display
+                );
+                self.no_conditional_put.store(true, Ordering::Relaxed);
+                Box::pin(self.put_new(rel, bytes)).await
+            }
+            Err(e) => Err(self.object_err("put", rel, e)),
         }
+    }
+
+    async fn fail_if_exists(&self, rel: &str, path: &Path) -> Result<(), StorageError> {
+        match self.inner.head(path).await {
+            Ok(_) => Err(StorageError::AlreadyExists(self.full(rel))),
+            Err(object_store::Error::NotFound { .. }) => Ok(()),
+            Err(e) => Err(self.object_err("put", rel, e)),
+        }
+    }
+
+    /// Multipart upload from the encoded file, part by part without copying.
+    async fn put_multipart_new(
+        &self,
+        rel: &str,
+        path: &Path,
+        bytes: Bytes,
+    ) -> Result<(), StorageError> {
+        // multipart uploads cannot be create-only: look first (names carry a
+        // random part, so only a clashing LakeXpress part number can race)
+        self.fail_if_exists(rel, path).await?;
+        let upload = self
+            .inner
+            .put_multipart(path)
+            .await
+            .map_err(|e| self.object_err("put", rel, e))?;
+        let mut w = WriteMultipart::new_with_chunk_size(upload, self.part_size);
+        let mut off = 0;
+        while off < bytes.len() {
+            let end = (off + self.part_size).min(bytes.len());
+            if let Err(e) = w.wait_for_capacity(4).await {
+                let _ = w.abort().await;
+                return Err(self.object_err("put", rel, e));
+            }
+            w.put(bytes.slice(off..end));
+            off = end;
+        }
+        w.finish()
+            .await
+            .map(|_| ())
+            .map_err(|e| self.object_err("put", rel, e))
     }
 
     /// Reads a whole object.
     pub async fn get(&self, rel: &str) -> Result<Bytes, StorageError> {
         let path = Self::path(rel)?;
-        let obj = |source: object_store::Error| StorageError::Object {
-            op: "get",
-            path: self.full(rel),
-            source: Box::new(source),
-        };
+        let obj = |e| self.object_err("get", rel, e);
         self.inner
             .get(&path)
             .await
             .map_err(obj)?
             .bytes()
             .await
-            .map_err(obj)
+            .map_err(|e| self.object_err("get", rel, e))
     }
 
     /// Deletes an object.
@@ -145,11 +269,7 @@ impl Store {
         self.inner
             .delete(&path)
             .await
-            .map_err(|source| StorageError::Object {
-                op: "delete",
-                path: self.full(rel),
-                source: Box::new(source),
-            })
+            .map_err(|e| self.object_err("delete", rel, e))
     }
 
     /// Every object path under a folder (recursively).
@@ -164,92 +284,41 @@ impl Store {
             .map_ok(|m| m.location.to_string())
             .try_collect()
             .await
-            .map_err(|source| StorageError::Object {
-                op: "list",
-                path: self.full(rel_dir),
-                source: Box::new(source),
-            })
+            .map_err(|e| self.object_err("list", rel_dir, e))
     }
-}
-
-/// One step of `inlet check`.
-#[derive(Debug)]
-pub struct CheckStep {
-    /// Step name.
-    pub step: &'static str,
-    /// Outcome.
-    pub result: Result<(), String>,
-}
-
-/// Writes, reads back, lists and deletes a probe object; stops at the first failure.
-pub async fn check(store: &Store) -> Vec<CheckStep> {
-    let rel = format!("_inlet_check/probe-{}.txt", uuid::Uuid::new_v4().simple());
-    let body = Bytes::from(format!("inlet check {}", rel));
-    let mut steps = Vec::new();
-    let mut step = |step, result: Result<(), StorageError>| {
-        let ok = result.is_ok();
-        steps.push(CheckStep {
-            step,
-            result: result.map_err(|e| e.to_string()),
-        });
-        ok
-    };
-    if !step("put", store.put_new(&rel, body.clone()).await) {
-        return steps;
-    }
-    let read = store.get(&rel).await.and_then(|b| {
-        if b == body {
-            Ok(())
-        } else {
-            Err(StorageError::Destination {
-                dest: store.display.clone(),
-                msg: "the probe read back differs from what was written".into(),
-            })
-        }
-    });
-    let read_ok = step("get", read);
-    let listed = store.list("_inlet_check").await.and_then(|l| {
-        if l.contains(&rel) {
-            Ok(())
-        } else {
-            Err(StorageError::Destination {
-                dest: store.display.clone(),
-                msg: "the probe is missing from the listing".into(),
-            })
-        }
-    });
-    let list_ok = step("list", listed);
-    step("delete", store.delete(&rel).await);
-    let _ = (read_ok, list_ok);
-    steps
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    #[tokio::test(flavor = "current_thread")]
-    async fn create_only_put_and_check() {
+    #[test]
+    fn create_only_put_and_check() {
         let dir = tempfile::tempdir().unwrap();
         let s = Store::open(dir.path().join("dest").to_str().unwrap()).unwrap();
-        s.put_new("a/b.txt", Bytes::from_static(b"x"))
-            .await
+        s.block_on(s.put_new("a/b.txt", Bytes::from_static(b"x")))
             .unwrap();
         assert!(matches!(
-            s.put_new("a/b.txt", Bytes::from_static(b"y")).await,
+            s.block_on(s.put_new("a/b.txt", Bytes::from_static(b"y"))),
             Err(StorageError::AlreadyExists(_))
         ));
-        assert_eq!(s.get("a/b.txt").await.unwrap(), Bytes::from_static(b"x"));
-        assert_eq!(s.list("a").await.unwrap(), vec!["a/b.txt".to_string()]);
-        let steps = check(&s).await;
+        assert_eq!(
+            s.block_on(s.get("a/b.txt")).unwrap(),
+            Bytes::from_static(b"x")
+        );
+        assert_eq!(
+            s.block_on(s.list("a")).unwrap(),
+            vec!["a/b.txt".to_string()]
+        );
+        let steps = s.block_on(check(&s));
         assert!(steps.iter().all(|s| s.result.is_ok()), "{steps:?}");
         assert_eq!(steps.len(), 4);
-        assert!(s.list("_inlet_check").await.unwrap().is_empty());
+        assert!(s.block_on(s.list("_inlet_check")).unwrap().is_empty());
     }
 
     #[test]
-    fn cloud_urls_say_what_to_do() {
-        let e = Store::open("s3://bucket/x").unwrap_err().to_string();
+    fn unknown_schemes_say_what_to_do() {
+        let e = Store::open("ftp://bucket/x").unwrap_err().to_string();
         assert!(e.contains("s3://"), "{e}");
     }
 }

@@ -117,7 +117,6 @@ struct Worker {
     layout: Layout,
     partitions: Vec<PartitionKey>,
     parts: HashMap<String, u64>,
-    rt: tokio::runtime::Runtime,
 }
 
 impl FileWriter {
@@ -131,16 +130,12 @@ impl FileWriter {
         // rendezvous: at most one batch encoding while the next one fills
         let (tx, rx) = mpsc::sync_channel::<Job>(0);
         let (done_tx, done) = mpsc::channel();
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()?;
         let mut w = Worker {
             store,
             encoder,
             layout,
             partitions,
             parts: HashMap::new(),
-            rt,
         };
         let handle = std::thread::Builder::new()
             .name("inlet-writer".into())
@@ -198,7 +193,7 @@ impl Worker {
                     uuid::Uuid::new_v4().simple()
                 );
                 let result = self
-                    .rt
+                    .store
                     .block_on(self.store.put_new(&rel, Bytes::from(bytes)))
                     .map(|_| {
                         vec![Written {
@@ -274,7 +269,7 @@ impl Worker {
         let dir = self.layout.table_dir(names);
         let uses_parts = self.layout.uses_parts();
         if uses_parts && !self.parts.contains_key(&dir) {
-            let existing = self.rt.block_on(self.store.list(&dir))?;
+            let existing = self.store.block_on(self.store.list(&dir))?;
             let next = existing
                 .iter()
                 .filter_map(|p| part_number(p))
@@ -296,7 +291,7 @@ impl Worker {
             if let Some(p) = self.parts.get_mut(&dir) {
                 *p += 1;
             }
-            match self.rt.block_on(self.store.put_new(&rel, bytes.clone())) {
+            match self.store.block_on(self.store.put_new(&rel, bytes.clone())) {
                 Ok(()) => return Ok(rel),
                 Err(StorageError::AlreadyExists(p)) => last = Some(p),
                 Err(e) => return Err(e),
