@@ -72,7 +72,28 @@ start() {
     --host 127.0.0.1 --port "$GCS_PORT" --root "$DIR/gcs"
   wait_port moto "$MOTO_PORT"; wait_port s3s "$S3S_PORT"
   wait_port azurite "$AZURITE_PORT"; wait_port gcs "$GCS_PORT"
+  seed
   log "moto :$MOTO_PORT, s3s-fs :$S3S_PORT, azurite :$AZURITE_PORT, gcs fake :$GCS_PORT (logs in $DIR)"
+}
+
+# A bucket / container named inlet-test on each server, and a GCS service-account file
+# with a fresh RSA key (object_store signs its JWT with it; the fake checks one is sent).
+seed() {
+  mkdir -p "$DIR/s3s/inlet-test" "$DIR/gcs/inlet-test"
+  openssl genrsa -out "$DIR/gcs-key.pem" 2048 2>/dev/null
+  eval "$(env_lines)"
+  "$VENV/bin/python" - <<'PY'
+import json, os, boto3
+from azure.storage.blob import BlobServiceClient
+d = os.environ["INLET_SERVERS_DIR"]
+boto3.client("s3", endpoint_url=os.environ["INLET_MOTO_ENDPOINT"], region_name="us-east-1",
+             aws_access_key_id="fake", aws_secret_access_key="fake").create_bucket(Bucket="inlet-test")
+BlobServiceClient.from_connection_string(os.environ["INLET_AZURITE_CONNECTION_STRING"]).create_container("inlet-test")
+json.dump({"type": "service_account", "project_id": "inlet-test", "private_key_id": "test-key-1",
+           "private_key": open(os.path.join(d, "gcs-key.pem")).read(),
+           "client_email": "inlet-test@inlet-test.iam.gserviceaccount.com", "client_id": "1",
+           "token_uri": "http://127.0.0.1:1/token"}, open(os.path.join(d, "gcs-sa.json"), "w"))
+PY
 }
 
 stop() {
@@ -93,6 +114,14 @@ export INLET_S3S_ROOT='$DIR/s3s'
 export INLET_AZURITE_ENDPOINT='http://127.0.0.1:$AZURITE_PORT/devstoreaccount1'
 export INLET_GCS_ENDPOINT='http://127.0.0.1:$GCS_PORT'
 export INLET_GCS_ROOT='$DIR/gcs'
+export INLET_GCS_SA='$DIR/gcs-sa.json'
+export INLET_AZURITE_KEY='Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=='
+export INLET_AZURITE_CONNECTION_STRING='DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;AccountKey=Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==;BlobEndpoint=http://127.0.0.1:$AZURITE_PORT/devstoreaccount1;'
+# the fake credentials every S3 test server accepts (s3s-fs checks them)
+export INLET_S3S_KEY='inlet-test'
+export INLET_S3S_SECRET='inlet-test-secret'
+# never let a credential chain reach a metadata service from a test
+export AWS_EC2_METADATA_DISABLED=true
 EOF2
 }
 

@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # The whole test suite, as CI runs it (.ci/run calls this):
 #   1. cargo fmt --check and cargo clippy -D warnings
-#   2. cargo test: unit tests and tests/*.rs (they run the real binary)
-#   3. Python readers and Singer taps (scripts/test-env.sh), PostgreSQL on 127.0.0.1 (scripts/pg.sh),
-#      then pytest tests/e2e: the real binary checked by pyarrow and DuckDB, real taps, Meltano.
+#   2. Python readers, Singer taps and S3 test servers (scripts/test-env.sh), then the object-storage
+#      servers on 127.0.0.1 (scripts/servers.sh: s3s-fs, moto_server, Azurite, the GCS XML fake)
+#   3. cargo test: unit tests and tests/*.rs (the real binary; tests/storage.rs on every backend)
+#   4. PostgreSQL on 127.0.0.1 (scripts/pg.sh), then pytest tests/e2e: the real binary checked by
+#      pyarrow, DuckDB, boto3 and azure-storage-blob; real taps, Meltano; every storage backend.
 # Servers it starts are stopped on exit. Nothing talks to anything but 127.0.0.1.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -19,21 +21,26 @@ cargo fmt --check
 step "cargo clippy --all-targets -- -D warnings"
 cargo clippy --all-targets --quiet -- -D warnings
 
-step "cargo build + cargo test (unit tests, tests/*.rs)"
-cargo build --quiet
-cargo test --quiet 2>&1 | tee "$CARGO_TARGET_DIR/cargo-test.log"
-
 step "Python readers and Singer taps"
 scripts/test-env.sh
 eval "$(scripts/test-env.sh --print)"
 
+step "Object-storage servers on 127.0.0.1 (s3s-fs, moto_server, Azurite, GCS XML fake)"
+trap 'scripts/servers.sh stop || true; scripts/pg.sh stop || true' EXIT
+scripts/servers.sh start
+eval "$(scripts/servers.sh env)"
+export INLET_REQUIRE_SERVERS=1
+
+step "cargo build + cargo test (unit tests, tests/*.rs)"
+cargo build --quiet
+cargo test --quiet 2>&1 | tee "$CARGO_TARGET_DIR/cargo-test.log"
+
 step "PostgreSQL on 127.0.0.1"
 scripts/pg.sh start
-trap 'scripts/pg.sh stop || true' EXIT
 scripts/pg.sh seed
 INLET_PG_URL="$(scripts/pg.sh url)"
 export INLET_PG_URL
 export INLET_BIN="$CARGO_TARGET_DIR/debug/inlet"
 
-step "pytest tests/e2e (real binary, pyarrow + DuckDB readers, real taps, Meltano)"
+step "pytest tests/e2e (real binary, pyarrow + DuckDB readers, real taps, Meltano, object storage)"
 "$INLET_VENV/bin/python" -m pytest tests/e2e -q -p no:cacheprovider "$@"

@@ -183,7 +183,11 @@ fn init_logging(common: &CommonArgs, cfg: &LoadConfig) {
         .clone()
         .unwrap_or_else(|| cfg.log_level.clone());
     let filter = tracing_subscriber::EnvFilter::try_from_env("INLET_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(format!("inlet={level},warn")));
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(format!(
+            // the AWS SDK logs raw responses (tokens) in its warnings; inlet's own errors say
+            // what failed
+            "inlet={level},warn,aws_config=error,aws_runtime=error,aws_smithy_runtime=error,aws_sdk_sts=error"
+        )));
     let json = common
         .log_format
         .map(|f| f == LogFormat::Json)

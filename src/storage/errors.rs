@@ -170,9 +170,7 @@ pub fn redact(msg: &str) -> String {
             if let Some(body) = rest.strip_prefix(k) {
                 out.push_str(k);
                 out.push_str("***");
-                let end = body
-                    .find(|c: char| c == '&' || c == ' ' || c == '"' || c == '\'' || c == ')')
-                    .unwrap_or(body.len());
+                let end = body.find(['&', ' ', '"', '\'', ')']).unwrap_or(body.len());
                 rest = &body[end..];
                 continue 'outer;
             }

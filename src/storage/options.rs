@@ -150,9 +150,11 @@ impl StorageConfig {
     pub fn retry(&self) -> RetryConfig {
         RetryConfig {
             backoff: BackoffConfig {
-                init_backoff: Duration::from_millis(100),
+                // connection refusals fail fast: back off enough that a server
+                // restart of a few seconds is ridden out by the default retries
+                init_backoff: Duration::from_millis(250),
                 max_backoff: Duration::from_secs(15),
-                base: 2.0,
+                base: 3.0,
             },
             max_retries: self.storage_max_retries,
             retry_timeout: Duration::from_secs(self.storage_retry_timeout_seconds.max(1)),

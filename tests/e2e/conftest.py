@@ -36,11 +36,17 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 
 # Variables that must not reach inlet from the test runner's own environment: inlet reads every
 # INLET_<KEY> / TARGET_INLET_<KEY> as a config override.
-_SCRUB_PREFIXES = ("INLET_", "TARGET_INLET_")
+# Cloud credentials of whoever runs the tests must not reach inlet either.
+_SCRUB_PREFIXES = ("INLET_", "TARGET_INLET_", "AWS_", "GOOGLE_", "AZURE_", "AZURITE_", "GCE_")
 
-# Never let a cloud SDK credential chain reach an instance metadata service.
+# Never let a cloud SDK credential chain reach an instance metadata service or the runner's own
+# cloud config: the AWS chain is told IMDS is off and has no profile files, the GCP metadata
+# host is a closed port on loopback. Tests that exercise these paths set them to fakes.
 _SAFE_ENV = {
     "AWS_EC2_METADATA_DISABLED": "true",
+    "AWS_CONFIG_FILE": os.devnull,
+    "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
+    "GCE_METADATA_HOST": "127.0.0.1:9",
     "NO_PROXY": "*",
 }
 
