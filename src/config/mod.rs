@@ -44,6 +44,9 @@ pub enum ConfigError {
     /// A LakeXpress auth file or entry is unusable.
     #[error(transparent)]
     Auth(#[from] AuthError),
+    /// The destination's credentials or endpoint settings are unusable.
+    #[error("{0}")]
+    Storage(String),
     /// A required key is missing.
     #[error("config key '{0}' is required; set it in a --config file or as INLET_{upper}", upper = .0.to_uppercase())]
     Missing(String),

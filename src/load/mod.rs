@@ -115,7 +115,10 @@ pub fn run(
     stdout: Box<dyn Write + Send>,
 ) -> Result<Summary, LoadError> {
     let dest = cfg.destination()?;
-    let store = Store::open_with(&dest, &cfg.storage)?;
+    let store = Store::open_with(&dest, &cfg.storage).map_err(|e| match e {
+        StorageError::Setup { .. } => LoadError::Config(ConfigError::Storage(e.to_string())),
+        other => other.into(),
+    })?;
     let codec =
         Codec::parse(cfg.format, cfg.compression.as_deref()).map_err(|msg| ConfigError::Value {
             key: "compression".into(),

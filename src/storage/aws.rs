@@ -160,6 +160,23 @@ pub async fn s3_store(
     ))
 }
 
+/// The region S3 says `bucket` is in: the `x-amz-bucket-region` header of a
+/// HEAD on the bucket (answered even without credentials).
+pub async fn bucket_region(endpoint: Option<&str>, bucket: &str) -> Option<String> {
+    let url = match endpoint {
+        Some(e) => format!("{}/{bucket}", e.trim_end_matches('/')),
+        None => format!("https://s3.amazonaws.com/{bucket}"),
+    };
+    let client = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .timeout(Duration::from_secs(10))
+        .build()
+        .ok()?;
+    let resp = client.head(url).send().await.ok()?;
+    let region = resp.headers().get("x-amz-bucket-region")?.to_str().ok()?;
+    Some(region.to_string())
+}
+
 /// Config, then AWS_REGION / AWS_DEFAULT_REGION, then the profile's region,
 /// then us-east-1. Never the metadata service.
 async fn resolve_region(cfg: &StorageConfig, profile: Option<&str>) -> String {

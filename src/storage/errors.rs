@@ -45,6 +45,24 @@ fn container_name(loc: &Location) -> String {
     }
 }
 
+/// Start of the message for a bucket in another region (completed by [`region_message`]).
+pub const REGION_MSG: &str = "the bucket is in another region";
+
+/// Names both regions, or says how to find the bucket's one.
+pub fn region_message(bucket: &str, configured: Option<&str>, actual: Option<&str>) -> String {
+    let configured = configured.unwrap_or("(none)");
+    match actual {
+        Some(a) => format!(
+            "bucket '{bucket}' is in region {a}, not in the configured region {configured}: \
+             set aws_region: {a}"
+        ),
+        None => format!(
+            "bucket '{bucket}' is not in the configured region {configured}: set aws_region to \
+             the bucket's region (`aws s3api head-bucket --bucket {bucket}` prints it)"
+        ),
+    }
+}
+
 /// Builds the error for a failed operation on `path`.
 pub fn explain(
     store: &Store,
@@ -97,12 +115,7 @@ pub fn explain(
             )
         }
         _ if raw.contains("redirect without LOCATION") || raw.contains("PermanentRedirect") => {
-            format!(
-                "bucket '{name}' is not in the configured region {}: set aws_region to the \
-                 bucket's region (the x-amz-bucket-region header of the bucket names it; \
-                 `aws s3api head-bucket --bucket {name}` prints it)",
-                store.region.as_deref().unwrap_or("?")
-            )
+            format!("{REGION_MSG} ({raw})")
         }
         _ if raw.contains("error sending request")
             || raw.contains("Connection refused")
@@ -193,6 +206,14 @@ mod tests {
         assert!(!r.contains("abc%2Fdef"), "{r}");
         assert!(r.contains("sig=***&se=1"), "{r}");
         assert_eq!(redact("no secrets here"), "no secrets here");
+    }
+
+    #[test]
+    fn region_messages_name_both_regions() {
+        let m = region_message("b", Some("us-east-1"), Some("eu-central-1"));
+        assert!(m.contains("eu-central-1") && m.contains("us-east-1"), "{m}");
+        let m = region_message("b", Some("us-east-1"), None);
+        assert!(m.contains("head-bucket"), "{m}");
     }
 
     #[test]

@@ -36,6 +36,14 @@ pub enum StorageError {
         /// What to fix.
         msg: String,
     },
+    /// The destination's settings are unusable (a config error, exit code 3).
+    #[error("destination {dest}: {msg}")]
+    Setup {
+        /// Destination as configured.
+        dest: String,
+        /// What to fix.
+        msg: String,
+    },
     /// An object already exists (create-only put).
     #[error("{0} already exists")]
     AlreadyExists(String),
@@ -70,6 +78,7 @@ pub struct Store {
     location: Location,
     display: String,
     region: Option<String>,
+    s3_endpoint: Option<String>,
     part_size: usize,
     /// The server rejected create-only puts; fall back to HEAD + PUT.
     no_conditional_put: Arc<AtomicBool>,
@@ -90,7 +99,7 @@ impl Store {
 
     /// Opens a destination URL or folder with credentials and retry settings.
     pub fn open_with(destination: &str, cfg: &StorageConfig) -> Result<Store, StorageError> {
-        let err = |msg: String| StorageError::Destination {
+        let err = |msg: String| StorageError::Setup {
             dest: destination.to_string(),
             msg,
         };
@@ -102,16 +111,20 @@ impl Store {
             .build()
             .map_err(|e| err(format!("cannot start the I/O runtime: {e}")))?;
         let mut region = None;
+        let mut s3_endpoint = None;
         let inner: Arc<dyn ObjectStore> = match &location {
             Location::Local { path } => {
-                std::fs::create_dir_all(path)
-                    .map_err(|e| err(format!("cannot create the folder: {e}")))?;
+                std::fs::create_dir_all(path).map_err(|e| StorageError::Destination {
+                    dest: destination.to_string(),
+                    msg: format!("cannot create the folder: {e}"),
+                })?;
                 Arc::new(LocalFileSystem::new_with_prefix(path).map_err(|e| err(e.to_string()))?)
             }
             Location::S3 { bucket, .. } => {
                 let (s, info) = rt.block_on(aws::s3_store(bucket, cfg)).map_err(err)?;
                 tracing::debug!(region = %info.region, endpoint = ?info.endpoint, credentials = info.credentials, "S3 destination");
                 region = Some(info.region);
+                s3_endpoint = info.endpoint;
                 s
             }
             Location::Gcs { bucket, .. } => cfg.gcs(bucket).map_err(err)?,
@@ -131,6 +144,7 @@ impl Store {
             display: location.to_string(),
             location,
             region,
+            s3_endpoint,
             part_size: cfg.part_size(),
             no_conditional_put: Arc::new(AtomicBool::new(false)),
             rt: Arc::new(rt),
@@ -171,6 +185,11 @@ impl Store {
     /// Writes a complete object that must not exist yet. Large objects go
     /// up as a multipart upload; either way the object appears only whole.
     pub async fn put_new(&self, rel: &str, bytes: Bytes) -> Result<(), StorageError> {
+        let r = self.put_new_inner(rel, bytes).await;
+        self.with_region(r).await
+    }
+
+    async fn put_new_inner(&self, rel: &str, bytes: Bytes) -> Result<(), StorageError> {
         let path = Self::path(rel)?;
         if bytes.len() > self.part_size && !matches!(self.location, Location::Local { .. }) {
             return self.put_multipart_new(rel, &path, bytes).await;
@@ -204,7 +223,7 @@ impl Store {
                     self.display
                 );
                 self.no_conditional_put.store(true, Ordering::Relaxed);
-                Box::pin(self.put_new(rel, bytes)).await
+                Box::pin(self.put_new_inner(rel, bytes)).await
             }
             Err(e) => Err(self.object_err("put", rel, e)),
         }
@@ -250,8 +269,39 @@ impl Store {
             .map_err(|e| self.object_err("put", rel, e))
     }
 
+    /// A bucket in another region than configured: ask S3 which one (the
+    /// redirect object_store sees carries no Location to tell).
+    async fn with_region<T>(&self, r: Result<T, StorageError>) -> Result<T, StorageError> {
+        match r {
+            Err(StorageError::Object {
+                op,
+                path,
+                msg,
+                permission,
+            }) if msg.starts_with(errors::REGION_MSG) => {
+                let bucket = match &self.location {
+                    Location::S3 { bucket, .. } => bucket.clone(),
+                    _ => String::new(),
+                };
+                let actual = aws::bucket_region(self.s3_endpoint.as_deref(), &bucket).await;
+                Err(StorageError::Object {
+                    op,
+                    path,
+                    msg: errors::region_message(&bucket, self.region.as_deref(), actual.as_deref()),
+                    permission,
+                })
+            }
+            other => other,
+        }
+    }
+
     /// Reads a whole object.
     pub async fn get(&self, rel: &str) -> Result<Bytes, StorageError> {
+        let r = self.get_inner(rel).await;
+        self.with_region(r).await
+    }
+
+    async fn get_inner(&self, rel: &str) -> Result<Bytes, StorageError> {
         let path = Self::path(rel)?;
         let obj = |e| self.object_err("get", rel, e);
         self.inner
@@ -266,10 +316,12 @@ impl Store {
     /// Deletes an object.
     pub async fn delete(&self, rel: &str) -> Result<(), StorageError> {
         let path = Self::path(rel)?;
-        self.inner
+        let r = self
+            .inner
             .delete(&path)
             .await
-            .map_err(|e| self.object_err("delete", rel, e))
+            .map_err(|e| self.object_err("delete", rel, e));
+        self.with_region(r).await
     }
 
     /// Every object path under a folder (recursively).
@@ -279,12 +331,14 @@ impl Store {
         } else {
             Some(Self::path(rel_dir)?)
         };
-        self.inner
+        let r = self
+            .inner
             .list(prefix.as_ref())
             .map_ok(|m| m.location.to_string())
             .try_collect()
             .await
-            .map_err(|e| self.object_err("list", rel_dir, e))
+            .map_err(|e| self.object_err("list", rel_dir, e));
+        self.with_region(r).await
     }
 }
 

@@ -487,3 +487,72 @@ def test_s3_server_gone_fails_with_no_state_beyond_the_files(inlet_bin, child_en
     # every STATE emitted is covered by rows that are in complete files
     assert states and states[-1]["n"] <= rows, (states, rows)
     assert states[-1]["n"] < 600
+
+
+# ------------------------------------------------------------------ region, encryption
+
+class _OtherRegionS3(BaseHTTPRequestHandler):
+    """Answers like S3 does for a bucket in another region: 301 without Location, and the
+    bucket's region in x-amz-bucket-region."""
+
+    def log_message(self, *a):
+        pass
+
+    def _answer(self):
+        n = int(self.headers.get("Content-Length") or 0)
+        if n:
+            self.rfile.read(n)
+        body = b"" if self.command == "HEAD" else (
+            b"<?xml version='1.0'?><Error><Code>PermanentRedirect</Code><Message>The bucket you "
+            b"are attempting to access must be addressed using the specified endpoint.</Message>"
+            b"</Error>")
+        self.send_response(301)
+        self.send_header("x-amz-bucket-region", "eu-central-1")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        if body:
+            self.wfile.write(body)
+
+    do_PUT = do_GET = do_HEAD = do_POST = _answer
+
+
+def test_bucket_in_another_region_names_both_regions(run_inlet):
+    srv = ThreadingHTTPServer(("127.0.0.1", 0), _OtherRegionS3)
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    try:
+        cfg = {**backend_config("s3s", "x"), "aws_endpoint": f"http://127.0.0.1:{srv.server_port}",
+               "aws_region": "us-east-1", "storage_max_retries": 1}
+        proc = run_inlet(cfg, make_input(3)[0], timeout=60)
+    finally:
+        srv.shutdown()
+    assert proc.returncode == 5, explain(proc)
+    err = err_text(proc)
+    assert "is in region eu-central-1, not in the configured region us-east-1" in err, err
+    assert "aws_region: eu-central-1" in err
+
+
+@pytest.mark.parametrize("sse,extra,want", [
+    ("AES256", {}, ("AES256", None)),
+    ("aws:kms", {"aws_sse_kms_key_id": "arn:aws:kms:us-east-1:123456789012:key/inlet-test"},
+     ("aws:kms", "arn:aws:kms:us-east-1:123456789012:key/inlet-test")),
+])
+def test_server_side_encryption(run_inlet, sse, extra, want):
+    import boto3
+
+    prefix = unique("sse")
+    cfg = {**backend_config("moto", prefix), "aws_server_side_encryption": sse, **extra}
+    ok(run_inlet(cfg, make_input(3)[0]))
+    s3 = boto3.client("s3", endpoint_url=server_env("INLET_MOTO_ENDPOINT"),
+                      region_name="us-east-1", aws_access_key_id="r", aws_secret_access_key="r")
+    keys = [o["Key"] for o in s3.list_objects_v2(Bucket="inlet-test", Prefix=prefix)["Contents"]]
+    for k in keys:
+        h = s3.head_object(Bucket="inlet-test", Key=k)
+        assert h.get("ServerSideEncryption") == want[0], h
+        if want[1]:
+            assert h.get("SSEKMSKeyId") == want[1], h
+
+
+def test_kms_without_a_key_id_is_a_config_error(run_inlet):
+    cfg = {**backend_config("moto", "x"), "aws_server_side_encryption": "aws:kms"}
+    proc = run_inlet(cfg, make_input(3)[0])
+    assert proc.returncode == 3 and "aws_sse_kms_key_id" in err_text(proc), explain(proc)
