@@ -268,6 +268,13 @@ pub const SETTINGS: &[Setting] = &[
         "Mage's bucket key: the destination becomes s3://BUCKET (gs://BUCKET when google_application_credentials is set), with object_key_path below it.",
     ),
     s(
+        "table_uri",
+        &[],
+        String,
+        "",
+        "Mage's Delta key (e.g. abfss://container@account.dfs.core.windows.net/path): the destination when none is set.",
+    ),
+    s(
         "aws_access_key_id",
         &["access_key_id"],
         String,
@@ -425,6 +432,13 @@ pub const SETTINGS: &[Setting] = &[
         String,
         "the instance metadata service",
         "Managed identity token endpoint (with no key, SAS or service principal, a managed identity is used).",
+    ),
+    s(
+        "azure_authority_host",
+        &[],
+        String,
+        "https://login.microsoftonline.com",
+        "OAuth authority of service principals (sovereign clouds).",
     ),
     s(
         "azure_use_emulator",

@@ -16,6 +16,8 @@ use serde::Deserialize;
 pub struct StorageConfig {
     /// Mage's bucket key: `s3://{bucket}` (or `gs://` with GCS credentials).
     pub bucket: Option<String>,
+    /// Mage's Delta key: the table's URL (a destination when none is set).
+    pub table_uri: Option<String>,
     /// S3 access key id.
     pub aws_access_key_id: Option<String>,
     /// S3 secret key.
@@ -62,6 +64,8 @@ pub struct StorageConfig {
     pub azure_endpoint: Option<String>,
     /// Managed-identity endpoint override.
     pub azure_msi_endpoint: Option<String>,
+    /// OAuth authority for service principals (sovereign clouds).
+    pub azure_authority_host: Option<String>,
     /// Talk to Azurite at its default address with its well-known account.
     pub azure_use_emulator: bool,
     /// Retries of a failing request.
@@ -80,6 +84,7 @@ impl Default for StorageConfig {
     fn default() -> Self {
         StorageConfig {
             bucket: None,
+            table_uri: None,
             aws_access_key_id: None,
             aws_secret_access_key: None,
             aws_session_token: None,
@@ -103,6 +108,7 @@ impl Default for StorageConfig {
             azure_client_secret: None,
             azure_endpoint: None,
             azure_msi_endpoint: None,
+            azure_authority_host: None,
             azure_use_emulator: false,
             storage_max_retries: 10,
             storage_retry_timeout_seconds: 180,
@@ -178,8 +184,16 @@ impl StorageConfig {
         (self.multipart_part_size_mb.clamp(5, 4096) as usize) << 20
     }
 
-    /// Mage's `bucket`, as a destination URL, when no destination is set.
+    /// Mage's `table_uri` or `bucket`, as a destination URL, when no destination is set.
     pub fn destination_from_bucket(&self) -> Option<String> {
+        if let Some(t) = self
+            .table_uri
+            .as_deref()
+            .map(str::trim)
+            .filter(|t| !t.is_empty())
+        {
+            return Some(t.to_string());
+        }
         let bucket = self.bucket.as_deref()?.trim();
         if bucket.is_empty() {
             return None;
@@ -280,6 +294,9 @@ impl StorageConfig {
             &self.azure_client_secret,
         ) {
             b = b.with_client_secret_authorization(c, s, t);
+            if let Some(h) = &self.azure_authority_host {
+                b = b.with_authority_host(h);
+            }
         } else {
             // managed identity (object_store's fallback); a user-assigned one by client id
             if let Some(c) = &self.azure_client_id {

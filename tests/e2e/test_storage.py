@@ -45,6 +45,17 @@ from storage_helpers import (
     unique,
 )
 
+@pytest.fixture
+def run_inlet(run_inlet):
+    """The conftest runner, plus: no secret of any backend in stdout or stderr, ever."""
+    def run(*a, **kw):
+        proc = run_inlet(*a, **kw)
+        assert_no_secrets(proc)
+        return proc
+
+    return run
+
+
 SCHEMA = {
     "type": "object",
     "properties": {
@@ -184,6 +195,31 @@ def test_mage_bucket_keys_build_the_s3_destination(run_inlet, tmp_path):
     mirror = fetch("moto", prefix, tmp_path / "m")
     files = data_files(mirror, "orders_tbl", ext="parquet")
     assert read_parquet_files(files).num_rows == 9
+
+
+def test_mage_azure_keys(run_inlet, tmp_path):
+    """Mage's delta_lake_azure keys: account_name + access_key + table_uri."""
+    prefix = unique("mage-az")
+    cfg = {"account_name": "devstoreaccount1", "access_key": server_env("INLET_AZURITE_KEY"),
+           "table_uri": f"abfss://inlet-test@devstoreaccount1.dfs.core.windows.net/{prefix}",
+           "azure_endpoint": server_env("INLET_AZURITE_ENDPOINT")}
+    data, expect, _ = make_input(12)
+    ok(run_inlet(cfg, data))
+    check_rows(fetch("azurite", prefix, tmp_path / "m"), "parquet", "mage", expect)
+
+
+@pytest.mark.parametrize("how", ["config", "env"])
+def test_gcs_service_account_file(how, run_inlet, tmp_path):
+    """google_application_credentials, or the standard GOOGLE_APPLICATION_CREDENTIALS."""
+    prefix = unique(f"gcs-sa-{how}")
+    cfg = backend_config("gcs", prefix)
+    env = None
+    if how == "env":
+        env = {"GOOGLE_APPLICATION_CREDENTIALS": cfg.pop("google_application_credentials")}
+    proc = ok(run_inlet(cfg, make_input(6)[0], env=env))
+    key = json.loads(Path(server_env("INLET_GCS_SA")).read_text())["private_key"]
+    assert_no_secrets(proc, [key.splitlines()[1]])
+    assert data_files(fetch("gcs", prefix, tmp_path / "m"), ext="parquet")
 
 
 # ------------------------------------------------------------------ credentials
@@ -556,3 +592,147 @@ def test_kms_without_a_key_id_is_a_config_error(run_inlet):
     cfg = {**backend_config("moto", "x"), "aws_server_side_encryption": "aws:kms"}
     proc = run_inlet(cfg, make_input(3)[0])
     assert proc.returncode == 3 and "aws_sse_kms_key_id" in err_text(proc), explain(proc)
+
+
+# ------------------------------------------------------------------ more credential chains
+# Every metadata / token endpoint below is a fake on 127.0.0.1, set through the variables the
+# SDKs read for that purpose; 169.254.169.254 is never contacted.
+
+class _Recorder(BaseHTTPRequestHandler):
+    """Answers from a route table {(method, path-prefix): (status, headers, body)}; records
+    (method, path, headers with lower-case names) of every request."""
+    routes: dict = {}
+    seen: list = []
+
+    def log_message(self, *a):
+        pass
+
+    def _answer(self):
+        n = int(self.headers.get("Content-Length") or 0)
+        if n:
+            self.rfile.read(n)
+        type(self).seen.append((self.command, self.path,
+                                {k.lower(): v for k, v in self.headers.items()}))
+        for (method, prefix), (status, headers, body) in type(self).routes.items():
+            if method == self.command and self.path.startswith(prefix):
+                b = body() if callable(body) else body
+                b = b.encode() if isinstance(b, str) else b
+                self.send_response(status)
+                for k, v in headers.items():
+                    self.send_header(k, v)
+                self.send_header("Content-Length", str(len(b)))
+                self.end_headers()
+                if self.command != "HEAD":
+                    self.wfile.write(b)
+                return
+        self.send_response(404)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    do_GET = do_PUT = do_POST = do_HEAD = do_DELETE = _answer
+
+
+def _serve(routes: dict):
+    handler = type("Fake", (_Recorder,), {"routes": routes, "seen": []})
+    srv = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    return srv, handler
+
+
+def _in_hours(h: int) -> str:
+    return (datetime.now(timezone.utc) + timedelta(hours=h)).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def test_container_role_credentials(run_inlet, tmp_path):
+    creds = lambda: json.dumps({"AccessKeyId": S3S_KEY, "SecretAccessKey": S3S_SECRET,  # noqa: E731
+                                "Token": "fake-container-token", "Expiration": _in_hours(6)})
+    srv, h = _serve({("GET", "/creds"): (200, {"Content-Type": "application/json"}, creds)})
+    try:
+        prefix = unique("ecs")
+        cfg = {"destination": f"s3://inlet-test/{prefix}",
+               "aws_endpoint": server_env("INLET_S3S_ENDPOINT"), "aws_region": "us-east-1"}
+        env = {"AWS_CONTAINER_CREDENTIALS_FULL_URI": f"http://127.0.0.1:{srv.server_port}/creds"}
+        proc = ok(run_inlet(cfg, make_input(6)[0], env=env))
+        assert_no_secrets(proc, ["fake-container-token"])
+    finally:
+        srv.shutdown()
+    assert any(p == "/creds" for _, p, _ in h.seen)
+    assert data_files(fetch("s3s", prefix, tmp_path / "m"), ext="parquet")
+
+
+def test_web_identity_role_through_sts(run_inlet, tmp_path):
+    token = tmp_path / "token"
+    token.write_text("eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJpbmxldCJ9.c2ln")
+    prefix = unique("webid")
+    cfg = {"destination": f"s3://inlet-test/{prefix}",
+           "aws_endpoint": server_env("INLET_MOTO_ENDPOINT"), "aws_region": "us-east-1"}
+    env = {"AWS_WEB_IDENTITY_TOKEN_FILE": str(token),
+           "AWS_ROLE_ARN": "arn:aws:iam::123456789012:role/inlet-web",
+           "AWS_ROLE_SESSION_NAME": "inlet-test",
+           "AWS_ENDPOINT_URL_STS": server_env("INLET_MOTO_ENDPOINT")}
+    ok(run_inlet(cfg, make_input(6)[0], env=env))
+    assert data_files(fetch("moto", prefix, tmp_path / "m"), ext="parquet")
+
+
+def test_gcs_metadata_server_when_no_file_is_given(run_inlet, tmp_path):
+    token = json.dumps({"access_token": "ya29.fake-metadata-token", "expires_in": 3600,
+                        "token_type": "Bearer"})
+    srv, h = _serve({("GET", "/computeMetadata/v1/instance/service-accounts/default/"):
+                     (200, {"Content-Type": "application/json", "Metadata-Flavor": "Google"},
+                      token)})
+    try:
+        prefix = unique("gce")
+        cfg = {"destination": f"gs://inlet-test/{prefix}",
+               "gcs_endpoint": server_env("INLET_GCS_ENDPOINT")}
+        host = f"127.0.0.1:{srv.server_port}"
+        # HOME without gcloud files: no application default credentials, so the metadata server
+        env = {"GCE_METADATA_HOST": host, "GCE_METADATA_IP": host, "HOME": str(tmp_path)}
+        proc = ok(run_inlet(cfg, make_input(6)[0], env=env))
+        assert_no_secrets(proc, ["ya29.fake-metadata-token"])
+    finally:
+        srv.shutdown()
+    calls = [(p, hd) for m, p, hd in h.seen if "/token" in p]
+    assert calls and calls[0][1].get("metadata-flavor") == "Google", h.seen
+    assert data_files(fetch("gcs", prefix, tmp_path / "m"), ext="parquet")
+
+
+def _fake_blob_routes() -> dict:
+    head = {"ETag": '"0x1"', "Last-Modified": "Mon, 01 Jan 2024 00:00:00 GMT"}
+    return {("PUT", "/acct/"): (201, head, b"")}
+
+
+@pytest.mark.parametrize("kind", ["managed_identity", "service_principal"])
+def test_azure_token_credentials_reach_the_blob_service(kind, inlet_bin, tmp_path, child_env):
+    """Azurite takes OAuth only over HTTPS, so these two paths are checked against fakes: the
+    token endpoint hands out a token and the blob PUT must carry it as a Bearer token."""
+    expires_on = str(int(time.time()) + 3600)
+    routes = _fake_blob_routes()
+    routes[("GET", "/msi")] = (200, {"Content-Type": "application/json"},
+                               json.dumps({"access_token": "msi-token-x", "expires_on": expires_on,
+                                           "token_type": "Bearer"}))
+    routes[("POST", "/tenant-1/oauth2/v2.0/token")] = (
+        200, {"Content-Type": "application/json"},
+        json.dumps({"access_token": "sp-token-y", "expires_in": 3600, "token_type": "Bearer"}))
+    srv, h = _serve(routes)
+    base = f"http://127.0.0.1:{srv.server_port}"
+    cfg = {"destination": "az://lake/p", "account_name": "acct", "azure_endpoint": f"{base}/acct",
+           "storage_max_retries": 0}
+    if kind == "managed_identity":
+        cfg["azure_msi_endpoint"] = f"{base}/msi"
+        want = "Bearer msi-token-x"
+    else:
+        cfg.update({"azure_tenant_id": "tenant-1", "azure_client_id": "client-1",
+                    "azure_client_secret": "sp-secret-z", "azure_authority_host": base})
+        want = "Bearer sp-token-y"
+    cfile = tmp_path / "c.json"
+    cfile.write_text(json.dumps(cfg))
+    try:
+        proc = subprocess.run([str(inlet_bin), "check", "--config", str(cfile)],
+                              capture_output=True, env=child_env(), timeout=60)
+    finally:
+        srv.shutdown()
+    puts = [hd for m, p, hd in h.seen if m == "PUT" and p.startswith("/acct/lake/p/_inlet_check/")]
+    assert puts, (h.seen, explain(proc))
+    assert puts[0].get("authorization") == want, puts[0]
+    assert "ok      put" in proc.stdout.decode(), explain(proc)
+    assert_no_secrets(proc, ["sp-secret-z", "msi-token-x", "sp-token-y"])

@@ -7,8 +7,9 @@ GCS: it implements exactly PUT / GET / HEAD / DELETE of objects,
 `x-goog-if-generation-match: 0` (create-only), `list-type=2` listing and
 XML multipart uploads, on a folder of plain files (ROOT/BUCKET/KEY).
 
-Requests must carry `Authorization: Bearer <JWT>` (object_store signs a JWT
-with the service account's private key). Test-only admin endpoints:
+Requests must carry `Authorization: Bearer <token>`: a JWT (object_store signs
+one with a service account's private key) or an OAuth access token (`ya29.…`,
+as the metadata server hands out). Test-only admin endpoints:
 `POST /_fake/bucket/NAME` creates a bucket, `POST /_fake/deny?ops=put,list`
 makes those operations answer 403 (`POST /_fake/deny?ops=` clears it).
 
@@ -73,8 +74,9 @@ class Handler(BaseHTTPRequestHandler):
     def authorized(self):
         auth = self.headers.get("Authorization", "")
         token = auth[len("Bearer "):] if auth.startswith("Bearer ") else ""
-        if token.count(".") != 2:
-            self.fail(401, "AuthenticationRequired", "a Bearer JWT is required")
+        # a self-signed JWT (service account) or an OAuth access token (metadata server, ADC)
+        if token.count(".") != 2 and not token.startswith("ya29."):
+            self.fail(401, "AuthenticationRequired", "a Bearer token is required")
             return False
         return True
 
