@@ -2,6 +2,7 @@
 //! calls the library; errors become exit codes here.
 
 mod about;
+mod delta_cmds;
 
 use std::io::Read;
 use std::path::PathBuf;
@@ -47,6 +48,14 @@ enum Command {
     Load(LoadArgs),
     /// Write, read back, list and delete a probe object at the destination.
     Check(CommonArgs),
+    /// Print the Singer STATE stored in a Delta table's newest commit that has one.
+    State(delta_cmds::TableArgs),
+    /// Print a Delta table's newest commits, one JSON object per line.
+    History(delta_cmds::HistoryArgs),
+    /// Compact a Delta table's small files (bin-packing, or --zorder).
+    Optimize(delta_cmds::OptimizeArgs),
+    /// Delete data files a Delta table no longer uses (--dry-run lists them).
+    Vacuum(delta_cmds::VacuumArgs),
 }
 
 #[derive(Args, Debug, Clone)]
@@ -156,6 +165,10 @@ pub fn main_with(mut args: Vec<std::ffi::OsString>) -> ExitCode {
     match cli.command {
         Command::Load(a) => load_cmd(a),
         Command::Check(a) => check_cmd(a),
+        Command::State(a) => delta_cmds::state(a),
+        Command::History(a) => delta_cmds::history(a),
+        Command::Optimize(a) => delta_cmds::optimize(a),
+        Command::Vacuum(a) => delta_cmds::vacuum(a),
     }
 }
 
@@ -186,7 +199,7 @@ fn init_logging(common: &CommonArgs, cfg: &LoadConfig) {
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(format!(
             // the AWS SDK logs raw responses (tokens) in its warnings; inlet's own errors say
             // what failed
-            "inlet={level},warn,aws_config=error,aws_runtime=error,aws_smithy_runtime=error,aws_sdk_sts=error"
+            "inlet={level},warn,aws_config=error,aws_runtime=error,aws_smithy_runtime=error,aws_sdk_sts=error,deltalake_core=off"
         )));
     let json = common
         .log_format

@@ -62,6 +62,30 @@ pub enum Format {
     Csv,
     /// JSON lines.
     Jsonl,
+    /// Delta Lake tables.
+    Delta,
+}
+
+/// Delta write mode (`mode`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum WriteMode {
+    /// Every flush is appended.
+    Append,
+    /// The run replaces the table (or its partitions).
+    Overwrite,
+    /// Upsert on key_properties.
+    Merge,
+}
+
+/// Delta schema mode (`schema_mode`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SchemaMode {
+    /// New nullable columns are added; other changes fail.
+    Merge,
+    /// In overwrite mode, the run replaces the table's schema.
+    Overwrite,
 }
 
 /// Folder naming scheme.
@@ -144,6 +168,16 @@ pub struct LoadConfig {
     pub log_format: String,
     /// Log level.
     pub log_level: String,
+    /// Delta write mode.
+    pub mode: WriteMode,
+    /// Delta: replace only the partitions in the run's data.
+    pub overwrite_partitions: bool,
+    /// Delta merge: delete rows with `_sdc_deleted_at`.
+    pub hard_delete: bool,
+    /// Delta schema evolution.
+    pub schema_mode: SchemaMode,
+    /// Delta target data file size in bytes.
+    pub target_file_size: Option<u64>,
     /// Credentials, endpoints and retries of the destination.
     #[serde(flatten)]
     pub storage: StorageConfig,
@@ -177,6 +211,11 @@ impl Default for LoadConfig {
             state_file: None,
             log_format: "text".into(),
             log_level: "info".into(),
+            mode: WriteMode::Append,
+            overwrite_partitions: false,
+            hard_delete: false,
+            schema_mode: SchemaMode::Merge,
+            target_file_size: None,
             storage: StorageConfig::default(),
         }
     }
@@ -292,6 +331,22 @@ impl LoadConfig {
                 key: "path_template".into(),
                 msg,
             })?;
+        }
+        if self.format == Format::Delta {
+            if let Some(p) = self.partition_keys.iter().find(|p| p.contains(':')) {
+                return bad(
+                    "partition_keys",
+                    format!("'{p}': Delta tables partition by plain columns; date parts (col:%Y…) are for file layouts"),
+                );
+            }
+            if self.path_template.is_some() {
+                return bad("path_template", "is for file formats; a Delta table lives at {destination}/{table} (or table_uri)".into());
+            }
+        } else if self.mode != WriteMode::Append {
+            return bad(
+                "mode",
+                format!("'{:?}' needs format: delta; files are always appended", self.mode).to_lowercase(),
+            );
         }
         for p in &self.partition_keys {
             crate::layout::PartitionKey::parse(p).map_err(|msg| ConfigError::Value {

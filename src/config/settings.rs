@@ -94,7 +94,7 @@ pub const SETTINGS: &[Setting] = &[
     s(
         "format",
         &["file_type"],
-        Options(&["parquet", "csv", "jsonl"]),
+        Options(&["parquet", "csv", "jsonl", "delta"]),
         "parquet",
         "Output file format.",
     ),
@@ -258,6 +258,42 @@ pub const SETTINGS: &[Setting] = &[
         Options(&["error", "warn", "info", "debug", "trace"]),
         "info",
         "Log level on stderr.",
+    ),
+    // ---- Delta Lake (format: delta) ----
+    s(
+        "mode",
+        &["write_mode"],
+        Options(&["append", "overwrite", "merge"]),
+        "append",
+        "Delta: append every flush; overwrite (the run replaces the table, or with partition_keys only its partitions); merge (upsert on key_properties).",
+    ),
+    s(
+        "overwrite_partitions",
+        &[],
+        Boolean,
+        "false",
+        "Delta overwrite: replace only the partitions present in the run's data.",
+    ),
+    s(
+        "hard_delete",
+        &[],
+        Boolean,
+        "false",
+        "Delta merge: delete rows whose _sdc_deleted_at is set (else keep them as soft-deleted rows).",
+    ),
+    s(
+        "schema_mode",
+        &[],
+        Options(&["merge", "overwrite"]),
+        "merge",
+        "Delta: new nullable columns are added (merge); overwrite lets an overwrite run replace the table's schema.",
+    ),
+    s(
+        "target_file_size",
+        &[],
+        Integer,
+        "104857600",
+        "Delta: target size of data files in bytes.",
     ),
     // ---- object storage (see storage::options) ----
     s(

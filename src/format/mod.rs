@@ -56,7 +56,7 @@ pub enum Codec {
 impl Codec {
     /// The codec for `format` from the `compression` setting.
     pub fn parse(format: Format, name: Option<&str>) -> Result<Codec, String> {
-        let parquet = format == Format::Parquet;
+        let parquet = matches!(format, Format::Parquet | Format::Delta);
         let c = match name.map(|n| n.to_ascii_lowercase()) {
             None => {
                 if parquet {
@@ -105,7 +105,7 @@ impl Encoder {
     /// File extension (with `.gz` for gzipped text).
     pub fn extension(&self) -> &'static str {
         match (self.format, self.codec) {
-            (Format::Parquet, _) => "parquet",
+            (Format::Parquet | Format::Delta, _) => "parquet",
             (Format::Csv, Codec::Gzip) => "csv.gz",
             (Format::Csv, _) => "csv",
             (Format::Jsonl, Codec::Gzip) => "jsonl.gz",
@@ -117,7 +117,7 @@ impl Encoder {
     pub fn encode(&self, batches: &[RecordBatch]) -> Result<Vec<u8>, FormatError> {
         let size: usize = batches.iter().map(RecordBatch::get_array_memory_size).sum();
         match self.format {
-            Format::Parquet => self.parquet(batches, size),
+            Format::Parquet | Format::Delta => self.parquet(batches, size),
             Format::Csv | Format::Jsonl => {
                 let mut out = Vec::with_capacity(size / 2);
                 if self.codec == Codec::Gzip {
@@ -147,7 +147,8 @@ impl Encoder {
         }
     }
 
-    fn parquet(&self, batches: &[RecordBatch], size: usize) -> Result<Vec<u8>, FormatError> {
+    /// Parquet writer settings (files and Delta data files alike).
+    pub fn parquet_properties(&self) -> WriterProperties {
         let compression = match self.codec {
             Codec::None => Compression::UNCOMPRESSED,
             Codec::Snappy => Compression::SNAPPY,
@@ -155,11 +156,15 @@ impl Encoder {
             Codec::Gzip => Compression::GZIP(GzipLevel::default()),
             Codec::Lz4 => Compression::LZ4_RAW,
         };
-        let props = WriterProperties::builder()
+        WriterProperties::builder()
             .set_compression(compression)
             .set_max_row_group_row_count(Some(self.row_group_size))
             .set_created_by(format!("inlet {}", env!("CARGO_PKG_VERSION")))
-            .build();
+            .build()
+    }
+
+    fn parquet(&self, batches: &[RecordBatch], size: usize) -> Result<Vec<u8>, FormatError> {
+        let props = self.parquet_properties();
         let mut out = Vec::with_capacity(size / 4);
         let Some(first) = batches.first() else {
             return Ok(out);

@@ -12,7 +12,8 @@ use std::sync::mpsc::RecvTimeoutError;
 use std::time::Duration;
 
 use crate::batch::{Limits, Metadata, StreamBuffer};
-use crate::config::{ConfigError, LoadConfig};
+use crate::config::{ConfigError, Format, LoadConfig, SchemaMode, WriteMode};
+use crate::table::delta::{DeltaMode, DeltaSettings};
 use crate::format::{Codec, Encoder};
 use crate::layout::{Layout, PartitionKey, TableNames};
 use crate::schema::{SchemaError, StreamSchema};
@@ -83,6 +84,8 @@ struct Sink {
     batch: Option<BatchId>,
     /// Slot in [`Progress`].
     stat: usize,
+    /// key_properties of the stream's SCHEMA (renamed like the columns).
+    keys: Vec<String>,
 }
 
 /// Bookkeeping after a record was buffered: ledger id, progress, chunking.
@@ -150,7 +153,30 @@ pub fn run(
             key: "partition_keys".into(),
             msg,
         })?;
-    let writer = FileWriter::start(store.clone(), encoder, layout.clone(), partitions.clone())
+    let delta = (cfg.format == Format::Delta).then(|| DeltaSettings {
+        mode: match cfg.mode {
+            WriteMode::Append => DeltaMode::Append,
+            WriteMode::Overwrite => DeltaMode::Overwrite,
+            WriteMode::Merge => DeltaMode::Merge,
+        },
+        partition_columns: partitions.iter().map(|k| k.column.clone()).collect(),
+        overwrite_partitions: cfg.overwrite_partitions,
+        hard_delete: cfg.hard_delete,
+        schema_overwrite: cfg.schema_mode == SchemaMode::Overwrite,
+        target_file_size: cfg.target_file_size,
+        // Mage's table_uri without a destination names the one table itself
+        single_table: cfg.destination.as_deref().is_none_or(str::is_empty)
+            && cfg.storage.table_uri.is_some(),
+        deleted_at_column: cfg.column_header_format.apply("_sdc_deleted_at"),
+        writer_properties: None,
+    });
+    let writer = FileWriter::start(
+        store.clone(),
+        encoder,
+        layout.clone(),
+        partitions.clone(),
+        delta,
+    )
         .map_err(|e| LoadError::Internal(format!("cannot start the writer thread: {e}")))?;
     let mut r = Router {
         cfg,
@@ -365,6 +391,11 @@ impl Router<'_> {
             self.cfg.validate_records,
         );
         let names = self.layout.names(&m.stream);
+        let keys = m
+            .key_properties
+            .iter()
+            .map(|k| self.cfg.column_header_format.apply(k))
+            .collect();
         // the old buffer (if any) was flushed above: no batch is open
         self.sinks.remove(&m.stream);
         let stat = self.progress.stream(&m.stream);
@@ -375,6 +406,7 @@ impl Router<'_> {
                 names,
                 batch: None,
                 stat,
+                keys,
             },
         );
         Ok(())
@@ -413,11 +445,19 @@ impl Router<'_> {
             return Ok(());
         };
         match batch.is_empty() {
-            false => self.writer.send(Job::Batch {
-                id,
-                names: sink.names.clone(),
-                batches: batch,
-            })?,
+            false => {
+                self.ledger.sealed(id);
+                let state = (self.cfg.format == Format::Delta)
+                    .then(|| self.ledger.state_through_sealed())
+                    .flatten();
+                self.writer.send(Job::Batch {
+                    id,
+                    names: sink.names.clone(),
+                    batches: batch,
+                    keys: sink.keys.clone(),
+                    state,
+                })?
+            }
             true => self.ledger.abandoned(id)?,
         }
         self.poll_done(false)

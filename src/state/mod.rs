@@ -36,6 +36,8 @@ pub enum StateError {
 pub struct Ledger {
     next_id: BatchId,
     uncommitted: BTreeSet<BatchId>,
+    /// Uncommitted batches already handed to the writer (it commits in order).
+    sealed: BTreeSet<BatchId>,
     pending: VecDeque<(Value, Vec<BatchId>)>,
     emitted: Option<Value>,
     out: Box<dyn Write + Send>,
@@ -50,6 +52,7 @@ impl Ledger {
         Ledger {
             next_id: 1,
             uncommitted: BTreeSet::new(),
+            sealed: BTreeSet::new(),
             pending: VecDeque::new(),
             emitted: None,
             out,
@@ -73,9 +76,34 @@ impl Ledger {
         self.release()
     }
 
+    /// A batch was handed to the writer, after every batch sealed before it.
+    pub fn sealed(&mut self, id: BatchId) {
+        if self.uncommitted.contains(&id) {
+            self.sealed.insert(id);
+        }
+    }
+
+    /// The newest STATE that is durable once every sealed batch is committed:
+    /// what a Delta commit of the last sealed batch may record as its state.
+    pub fn state_through_sealed(&self) -> Option<Value> {
+        let mut best = self.emitted.clone();
+        for (v, deps) in &self.pending {
+            if deps
+                .iter()
+                .all(|d| !self.uncommitted.contains(d) || self.sealed.contains(d))
+            {
+                best = Some(v.clone());
+            } else {
+                break;
+            }
+        }
+        best
+    }
+
     /// A batch is durable.
     pub fn committed(&mut self, id: BatchId) -> Result<(), StateError> {
         self.uncommitted.remove(&id);
+        self.sealed.remove(&id);
         self.release()
     }
 

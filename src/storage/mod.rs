@@ -75,6 +75,8 @@ pub enum StorageError {
 #[derive(Clone)]
 pub struct Store {
     inner: Arc<dyn ObjectStore>,
+    /// The bucket/container root (no prefix), for Delta's log store.
+    root: Arc<dyn ObjectStore>,
     location: Location,
     display: String,
     region: Option<String>,
@@ -105,7 +107,7 @@ impl Store {
         };
         let location = Location::parse(destination).map_err(err)?;
         let rt = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(1)
+            .worker_threads(2)
             .thread_name("inlet-io")
             .enable_all()
             .build()
@@ -133,6 +135,7 @@ impl Store {
             } => cfg.azure(account.as_deref(), container).map_err(err)?,
         };
         let prefix = location.prefix();
+        let root = Arc::clone(&inner);
         let inner = if prefix.is_empty() {
             inner
         } else {
@@ -141,6 +144,7 @@ impl Store {
         };
         Ok(Store {
             inner,
+            root,
             display: location.to_string(),
             location,
             region,
@@ -159,6 +163,11 @@ impl Store {
     /// Which backend this is.
     pub fn location(&self) -> &Location {
         &self.location
+    }
+
+    /// The bucket or container root, without the destination's prefix.
+    pub fn root(&self) -> Arc<dyn ObjectStore> {
+        Arc::clone(&self.root)
     }
 
     /// Runs a storage future to completion on this store's runtime.

@@ -16,6 +16,10 @@ use crate::layout::{Layout, PartitionKey, TableNames, part_number, partition_row
 use crate::state::BatchId;
 use crate::storage::{StorageError, Store};
 
+pub mod delta;
+
+use delta::{DeltaBatch, DeltaTables};
+
 /// How many times a name clash is retried with a fresh name.
 const NAME_ATTEMPTS: usize = 50;
 
@@ -46,6 +50,14 @@ pub enum TableError {
         /// Cause.
         source: StorageError,
     },
+    /// A Delta commit failed.
+    #[error("stream '{stream}': {msg}")]
+    Delta {
+        /// Stream.
+        stream: String,
+        /// What happened and what to do.
+        msg: String,
+    },
     /// The writer thread is gone.
     #[error("the writer thread stopped unexpectedly")]
     WriterGone,
@@ -54,7 +66,7 @@ pub enum TableError {
 impl TableError {
     /// True when the destination (not the data) is at fault.
     pub fn is_destination(&self) -> bool {
-        matches!(self, TableError::Storage { .. })
+        matches!(self, TableError::Storage { .. } | TableError::Delta { .. })
     }
 }
 
@@ -68,6 +80,10 @@ pub enum Job {
         names: TableNames,
         /// The rows, in chunks sharing one schema.
         batches: Vec<RecordBatch>,
+        /// Key columns (Delta merge).
+        keys: Vec<String>,
+        /// The STATE this batch makes durable (stored in Delta commits).
+        state: Option<serde_json::Value>,
     },
     /// Raw bytes to write as one new file in a folder (quarantined lines).
     Raw {
@@ -117,25 +133,31 @@ struct Worker {
     layout: Layout,
     partitions: Vec<PartitionKey>,
     parts: HashMap<String, u64>,
+    delta: Option<DeltaTables>,
 }
 
 impl FileWriter {
-    /// Starts the writer thread.
+    /// Starts the writer thread; with `delta`, batches become Delta commits.
     pub fn start(
         store: Store,
         encoder: Encoder,
         layout: Layout,
         partitions: Vec<PartitionKey>,
+        delta: Option<delta::DeltaSettings>,
     ) -> std::io::Result<FileWriter> {
         // rendezvous: at most one batch encoding while the next one fills
         let (tx, rx) = mpsc::sync_channel::<Job>(0);
         let (done_tx, done) = mpsc::channel();
         let mut w = Worker {
+            parts: HashMap::new(),
+            delta: delta.map(|mut d| {
+                d.writer_properties = Some(encoder.parquet_properties());
+                DeltaTables::new(store.clone(), d)
+            }),
             store,
             encoder,
             layout,
             partitions,
-            parts: HashMap::new(),
         };
         let handle = std::thread::Builder::new()
             .name("inlet-writer".into())
@@ -175,9 +197,24 @@ impl FileWriter {
 impl Worker {
     fn run(&mut self, job: Job) -> Done {
         match job {
-            Job::Batch { id, names, batches } => {
+            Job::Batch {
+                id,
+                names,
+                batches,
+                keys,
+                state,
+            } => {
                 let stream = names.stream.clone();
-                let result = self.write_batch(&names, &batches);
+                let result = match &mut self.delta {
+                    Some(d) => d.write(DeltaBatch {
+                        stream: &names.stream,
+                        table_dir: &self.layout.table_dir(&names),
+                        keys: &keys,
+                        batches,
+                        state,
+                    }),
+                    None => self.write_batch(&names, &batches),
+                };
                 Done { id, stream, result }
             }
             Job::Raw {

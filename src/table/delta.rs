@@ -1,0 +1,448 @@
+//! The Delta Lake commit protocol (delta-rs): each flushed batch becomes one
+//! atomic commit (two for a partition overwrite that also appends), carrying
+//! the Singer STATE it makes durable in the commit's metadata.
+//!
+//! Modes: `append`; `overwrite` (the run's first commit replaces the table,
+//! later ones append); partition overwrite (the first rows of a partition in
+//! the run replace that partition with a `replaceWhere` predicate); `merge`
+//! (upsert on the stream's key properties, last record per key wins,
+//! `_sdc_deleted_at` rows deleted or kept).
+
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, OnceLock};
+
+use arrow_array::{Array, RecordBatch};
+use arrow_schema::{DataType, Schema};
+use deltalake::kernel::transaction::CommitProperties;
+use deltalake::logstore::{LogStoreFactory, StorageConfig as DeltaStorageConfig, default_logstore};
+use deltalake::protocol::SaveMode;
+use deltalake::{DeltaTable, DeltaTableBuilder, DeltaTableError};
+use object_store::ObjectStore;
+use serde_json::Value;
+use url::Url;
+
+use super::{TableError, Written};
+use crate::storage::{Location, Store};
+
+mod merge;
+mod schema_check;
+
+/// How a stream's rows go into its table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DeltaMode {
+    /// Every flush is appended.
+    Append,
+    /// The run replaces the table (or the partitions it touches).
+    Overwrite,
+    /// Upsert on `key_properties`.
+    Merge,
+}
+
+/// Delta settings of a load.
+#[derive(Debug, Clone)]
+pub struct DeltaSettings {
+    /// Write mode.
+    pub mode: DeltaMode,
+    /// Partition columns (plain column names).
+    pub partition_columns: Vec<String>,
+    /// In overwrite mode, replace only the partitions present in the run.
+    pub overwrite_partitions: bool,
+    /// In merge mode, delete rows whose `_sdc_deleted_at` is set (else keep them).
+    pub hard_delete: bool,
+    /// In overwrite mode, let the run replace the table's schema.
+    pub schema_overwrite: bool,
+    /// Target size of data files.
+    pub target_file_size: Option<u64>,
+    /// The destination is the table itself (Mage's `table_uri`): every
+    /// stream writes there instead of `{destination}/{table}`.
+    pub single_table: bool,
+    /// Name of the `_sdc_deleted_at` column after header renaming.
+    pub deleted_at_column: String,
+    /// Parquet settings of data files (codec, row groups).
+    pub writer_properties: Option<deltalake::parquet::file::properties::WriterProperties>,
+}
+
+struct TableRun {
+    table: Option<DeltaTable>,
+    url: String,
+    /// The run's first overwrite commit happened.
+    replaced: bool,
+    /// Partitions this run already replaced (partition overwrite).
+    replaced_partitions: HashSet<String>,
+}
+
+/// The Delta tables of one load, opened on first use.
+pub struct DeltaTables {
+    store: Store,
+    settings: DeltaSettings,
+    tables: HashMap<String, TableRun>,
+}
+
+/// One flush for a Delta table.
+pub struct DeltaBatch<'a> {
+    /// Stream name (for messages).
+    pub stream: &'a str,
+    /// Table folder relative to the destination.
+    pub table_dir: &'a str,
+    /// Key columns (merge mode).
+    pub keys: &'a [String],
+    /// The rows.
+    pub batches: Vec<RecordBatch>,
+    /// The Singer STATE this commit makes durable, stored in the commit.
+    pub state: Option<Value>,
+}
+
+impl DeltaTables {
+    /// Tables under `store`'s destination.
+    pub fn new(store: Store, settings: DeltaSettings) -> Self {
+        register_logstores();
+        DeltaTables {
+            store,
+            settings,
+            tables: HashMap::new(),
+        }
+    }
+
+    /// Commits one flush; returns the data files it added (for progress).
+    pub fn write(&mut self, b: DeltaBatch<'_>) -> Result<Vec<Written>, TableError> {
+        let stream = b.stream.to_string();
+        let err = |msg: String| TableError::Delta {
+            stream: stream.clone(),
+            msg,
+        };
+        let rows: usize = b.batches.iter().map(RecordBatch::num_rows).sum();
+        let store = self.store.clone();
+        let settings = self.settings.clone();
+        let run = self.open(b.table_dir).map_err(&err)?;
+        let url = run.url.clone();
+        let table = run.table.take().ok_or_else(|| err("table handle lost".into()))?;
+        let result = store.block_on(commit(table, run, &settings, &b, &url));
+        match result {
+            Ok((table, files)) => {
+                run.table = Some(table);
+                tracing::debug!(stream = %stream, table = %url, rows, "delta commit");
+                Ok(files)
+            }
+            Err(e) => {
+                // reload on the next use: the handle may be behind the log
+                self.tables.remove(b.table_dir);
+                Err(err(format!("table {url}: {e}")))
+            }
+        }
+    }
+
+    fn open(&mut self, table_dir: &str) -> Result<&mut TableRun, String> {
+        if !self.tables.contains_key(table_dir) {
+            let dir = if self.settings.single_table { "" } else { table_dir };
+            let url = table_url(&self.store, dir)?;
+            let table = self.store.block_on(open_table(&self.store, &url))?;
+            self.tables.insert(
+                table_dir.to_string(),
+                TableRun {
+                    table: Some(table),
+                    url,
+                    replaced: false,
+                    replaced_partitions: HashSet::new(),
+                },
+            );
+        }
+        self.tables
+            .get_mut(table_dir)
+            .ok_or_else(|| "table vanished".to_string())
+    }
+}
+
+/// The URL of a table folder below the destination.
+pub fn table_url(store: &Store, table_dir: &str) -> Result<String, String> {
+    let rel = table_dir.trim_matches('/');
+    Ok(match store.location() {
+        Location::Local { path } => {
+            let base = std::path::absolute(path).map_err(|e| format!("{path}: {e}"))?;
+            let dir = base.join(rel);
+            std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+            Url::from_directory_path(&dir)
+                .map_err(|_| format!("{} is not an absolute folder", dir.display()))?
+                .to_string()
+        }
+        loc => {
+            let (scheme, root) = match loc {
+                Location::S3 { bucket, .. } => ("s3", bucket.clone()),
+                Location::Gcs { bucket, .. } => ("gs", bucket.clone()),
+                Location::Azure { container, .. } => ("az", container.clone()),
+                Location::Local { .. } => unreachable!("handled above"),
+            };
+            let prefix = loc.prefix().trim_matches('/');
+            let path = [prefix, rel]
+                .iter()
+                .filter(|p| !p.is_empty())
+                .copied()
+                .collect::<Vec<_>>()
+                .join("/");
+            format!("{scheme}://{root}/{path}")
+        }
+    })
+}
+
+/// Opens (or prepares to create) the table at `url`, on inlet's own object
+/// store for cloud URLs so credentials, endpoints and retries are the same.
+pub async fn open_table(store: &Store, url: &str) -> Result<DeltaTable, String> {
+    let parsed = Url::parse(url).map_err(|e| format!("'{url}' is not a table URL: {e}"))?;
+    let mut builder = DeltaTableBuilder::from_url(parsed.clone()).map_err(|e| e.to_string())?;
+    if parsed.scheme() != "file" {
+        builder = builder.with_storage_backend(store.root(), parsed);
+    }
+    let mut table = builder.build().map_err(|e| e.to_string())?;
+    match table.load().await {
+        Ok(()) | Err(DeltaTableError::NotATable(_)) => Ok(table),
+        Err(e) => Err(e.to_string()),
+    }
+}
+
+fn props(b: &DeltaBatch<'_>) -> CommitProperties {
+    let mut meta = vec![
+        ("inlet.stream".to_string(), Value::String(b.stream.to_string())),
+        (
+            "inlet.version".to_string(),
+            Value::String(env!("CARGO_PKG_VERSION").to_string()),
+        ),
+    ];
+    if let Some(s) = &b.state {
+        meta.push(("inlet.state".to_string(), s.clone()));
+    }
+    CommitProperties::default()
+        .with_metadata(meta)
+        .with_max_retries(25)
+}
+
+async fn commit(
+    table: DeltaTable,
+    run: &mut TableRun,
+    s: &DeltaSettings,
+    b: &DeltaBatch<'_>,
+    url: &str,
+) -> Result<(DeltaTable, Vec<Written>), String> {
+    let exists = table.version().is_some();
+    let schema = b
+        .batches
+        .first()
+        .map(|x| x.schema())
+        .ok_or("empty batch")?;
+    let overwrite_schema = s.mode == DeltaMode::Overwrite && s.schema_overwrite && !run.replaced;
+    if exists && !overwrite_schema {
+        schema_check::compatible(&table, &schema)?;
+    }
+    let before = table.version();
+    let table = match s.mode {
+        DeltaMode::Merge => merge::upsert(table, s, b).await?,
+        DeltaMode::Append => append(table, s, b.batches.clone(), props(b), false).await?,
+        DeltaMode::Overwrite if s.overwrite_partitions || !s.partition_columns.is_empty() => {
+            partition_overwrite(table, run, s, b).await?
+        }
+        DeltaMode::Overwrite if !run.replaced => {
+            run.replaced = true;
+            append(table, s, b.batches.clone(), props(b), true).await?
+        }
+        DeltaMode::Overwrite => append(table, s, b.batches.clone(), props(b), false).await?,
+    };
+    let rows = b.batches.iter().map(RecordBatch::num_rows).sum();
+    let files = added_files(&table, before, url, rows);
+    Ok((table, files))
+}
+
+/// Plain write; `replace` overwrites the whole table (and its schema when allowed).
+async fn append(
+    table: DeltaTable,
+    s: &DeltaSettings,
+    batches: Vec<RecordBatch>,
+    props: CommitProperties,
+    replace: bool,
+) -> Result<DeltaTable, String> {
+    use deltalake::operations::write::SchemaMode;
+    let mut w = table
+        .write(batches)
+        .with_save_mode(if replace {
+            SaveMode::Overwrite
+        } else {
+            SaveMode::Append
+        })
+        .with_schema_mode(if replace && s.schema_overwrite {
+            SchemaMode::Overwrite
+        } else {
+            SchemaMode::Merge
+        })
+        .with_commit_properties(props)
+        .with_target_file_size(s.target_file_size.and_then(std::num::NonZeroU64::new));
+    if let Some(wp) = &s.writer_properties {
+        w = w.with_writer_properties(wp.clone());
+    }
+    if !s.partition_columns.is_empty() {
+        w = w.with_partition_columns(s.partition_columns.clone());
+    }
+    w.await.map_err(|e| e.to_string())
+}
+
+/// Replaces each partition the first time the run brings rows for it; rows
+/// of partitions already replaced in this run are appended.
+async fn partition_overwrite(
+    mut table: DeltaTable,
+    run: &mut TableRun,
+    s: &DeltaSettings,
+    b: &DeltaBatch<'_>,
+) -> Result<DeltaTable, String> {
+    if s.partition_columns.is_empty() {
+        return Err(
+            "overwrite_partitions needs partition_keys (the columns whose values name a partition)"
+                .into(),
+        );
+    }
+    let mut fresh: Vec<RecordBatch> = Vec::new();
+    let mut seen: Vec<RecordBatch> = Vec::new();
+    let mut new_keys: Vec<(String, Vec<Option<String>>)> = Vec::new();
+    for batch in &b.batches {
+        let keys = partition_values(batch, &s.partition_columns)?;
+        let mut fresh_rows = Vec::new();
+        let mut seen_rows = Vec::new();
+        for (i, vals) in keys.into_iter().enumerate() {
+            let k = serde_json::to_string(&vals).unwrap_or_default();
+            if run.replaced_partitions.contains(&k) && !new_keys.iter().any(|(n, _)| *n == k) {
+                seen_rows.push(i as u32);
+            } else {
+                if !new_keys.iter().any(|(n, _)| *n == k) {
+                    new_keys.push((k, vals));
+                }
+                fresh_rows.push(i as u32);
+            }
+        }
+        fresh.push(take_rows(batch, &fresh_rows)?);
+        seen.push(take_rows(batch, &seen_rows)?);
+    }
+    let fresh: Vec<RecordBatch> = fresh.into_iter().filter(|x| x.num_rows() > 0).collect();
+    let seen: Vec<RecordBatch> = seen.into_iter().filter(|x| x.num_rows() > 0).collect();
+    if !fresh.is_empty() {
+        let predicate = replace_predicate(&s.partition_columns, &new_keys);
+        let exists = table.version().is_some();
+        use deltalake::operations::write::SchemaMode;
+        let mut w = table
+            .write(fresh)
+            .with_save_mode(SaveMode::Overwrite)
+            .with_schema_mode(SchemaMode::Merge)
+            .with_partition_columns(s.partition_columns.clone())
+            .with_target_file_size(s.target_file_size.and_then(std::num::NonZeroU64::new))
+            // the STATE goes with the last commit of the flush
+            .with_commit_properties(if seen.is_empty() {
+                props(b)
+            } else {
+                CommitProperties::default().with_max_retries(25)
+            });
+        if let Some(wp) = &s.writer_properties {
+            w = w.with_writer_properties(wp.clone());
+        }
+        if exists {
+            w = w.with_replace_where(predicate);
+        }
+        table = w.await.map_err(|e| e.to_string())?;
+        for (k, _) in new_keys {
+            run.replaced_partitions.insert(k);
+        }
+    }
+    if !seen.is_empty() {
+        table = append(table, s, seen, props(b), false).await?;
+    }
+    Ok(table)
+}
+
+/// `(p1 = 'a' AND p2 = 'b') OR (…)` over the partitions being replaced.
+fn replace_predicate(cols: &[String], keys: &[(String, Vec<Option<String>>)]) -> String {
+    keys.iter()
+        .map(|(_, vals)| {
+            let parts: Vec<String> = cols
+                .iter()
+                .zip(vals)
+                .map(|(c, v)| match v {
+                    Some(v) => format!("{} = '{}'", quote_ident(c), v.replace('\'', "''")),
+                    None => format!("{} IS NULL", quote_ident(c)),
+                })
+                .collect();
+            format!("({})", parts.join(" AND "))
+        })
+        .collect::<Vec<_>>()
+        .join(" OR ")
+}
+
+/// A column name as a SQL identifier.
+pub(crate) fn quote_ident(c: &str) -> String {
+    format!("\"{}\"", c.replace('"', "\"\""))
+}
+
+/// Each row's partition values as text (null stays null).
+fn partition_values(batch: &RecordBatch, cols: &[String]) -> Result<Vec<Vec<Option<String>>>, String> {
+    let mut out = vec![Vec::with_capacity(cols.len()); batch.num_rows()];
+    for c in cols {
+        let col = batch
+            .column_by_name(c)
+            .ok_or_else(|| format!("partition column '{c}' is not in the data"))?;
+        let text = arrow_cast::cast(col, &DataType::Utf8).map_err(|e| e.to_string())?;
+        let text = text
+            .as_any()
+            .downcast_ref::<arrow_array::StringArray>()
+            .ok_or("cast to text failed")?;
+        for (i, row) in out.iter_mut().enumerate() {
+            row.push(text.is_valid(i).then(|| text.value(i).to_string()));
+        }
+    }
+    Ok(out)
+}
+
+pub(crate) fn take_rows(batch: &RecordBatch, rows: &[u32]) -> Result<RecordBatch, String> {
+    let idx = arrow_array::UInt32Array::from(rows.to_vec());
+    arrow_select::take::take_record_batch(batch, &idx).map_err(|e| e.to_string())
+}
+
+/// The commit just made, as one entry for progress counting (files = commits).
+fn added_files(table: &DeltaTable, before: Option<u64>, url: &str, rows: usize) -> Vec<Written> {
+    let after = table.version();
+    if after == before {
+        return Vec::new();
+    }
+    vec![Written {
+        path: format!("{url}/_delta_log/{:020}.json", after.unwrap_or_default()),
+        rows,
+        bytes: 0,
+    }]
+}
+
+/// Delta's default log store (create-only commits via object_store's
+/// conditional put) for the schemes inlet opens with its own object store.
+fn register_logstores() {
+    static DONE: OnceLock<()> = OnceLock::new();
+    DONE.get_or_init(|| {
+        let registry = deltalake::logstore::logstore_factories();
+        for scheme in ["s3://", "s3a://", "gs://", "az://", "abfs://", "abfss://"] {
+            if let Ok(u) = Url::parse(scheme)
+                && !registry.contains_key(&u)
+            {
+                registry.insert(u, Arc::new(InletLogStores));
+            }
+        }
+    });
+}
+
+#[derive(Debug)]
+struct InletLogStores;
+
+impl LogStoreFactory for InletLogStores {
+    fn with_options(
+        &self,
+        prefixed_store: Arc<dyn ObjectStore>,
+        root_store: Arc<dyn ObjectStore>,
+        location: &Url,
+        options: &DeltaStorageConfig,
+    ) -> deltalake::DeltaResult<Arc<dyn deltalake::logstore::LogStore>> {
+        Ok(default_logstore(prefixed_store, root_store, location, options))
+    }
+}
+
+/// Helper for tests and maintenance: the arrow schema of a loaded table.
+pub fn arrow_schema(table: &DeltaTable) -> Option<Arc<Schema>> {
+    schema_check::table_arrow_schema(table).ok()
+}

@@ -1,0 +1,133 @@
+//! Merge mode: upsert a flush into the table on the stream's key properties.
+//! Within a flush the last record for a key wins; rows whose
+//! `_sdc_deleted_at` is set are deleted (`hard_delete`) or kept as
+//! soft-deleted rows.
+
+use std::collections::HashMap;
+
+use arrow_array::{Array, RecordBatch};
+use arrow_row::{RowConverter, SortField};
+use deltalake::DeltaTable;
+use deltalake::datafusion::prelude::SessionContext;
+
+use super::{DeltaBatch, DeltaSettings, append, props, quote_ident, take_rows};
+
+/// Upserts `b` into `table` (creating it on the first flush).
+pub async fn upsert(
+    table: DeltaTable,
+    s: &DeltaSettings,
+    b: &DeltaBatch<'_>,
+) -> Result<DeltaTable, String> {
+    if b.keys.is_empty() {
+        return Err(format!(
+            "mode 'merge' needs key_properties, and the SCHEMA message of stream '{}' has none; \
+             set key_properties in the tap's catalog, or use mode 'append'",
+            b.stream
+        ));
+    }
+    let schema = b.batches.first().ok_or("empty batch")?.schema();
+    for k in b.keys {
+        if schema.index_of(k).is_err() {
+            return Err(format!("key property '{k}' is not a column of the stream"));
+        }
+    }
+    let all = arrow_select::concat::concat_batches(&schema, &b.batches).map_err(|e| e.to_string())?;
+    let rows = last_per_key(&all, b.keys)?;
+    let deleted = schema
+        .index_of(&s.deleted_at_column)
+        .ok()
+        .map(|_| s.deleted_at_column.clone());
+    if table.version().is_none() {
+        let first = match (&deleted, s.hard_delete) {
+            (Some(col), true) => without_deleted(&rows, col)?,
+            _ => rows,
+        };
+        return append(table, s, vec![first], props(b), false).await;
+    }
+    let ctx = SessionContext::new();
+    let df = ctx.read_batch(rows).map_err(|e| e.to_string())?;
+    let on = b
+        .keys
+        .iter()
+        .map(|k| format!("target.{q} = source.{q}", q = quote_ident(k)))
+        .collect::<Vec<_>>()
+        .join(" AND ");
+    let cols: Vec<String> = schema.fields().iter().map(|f| f.name().clone()).collect();
+    let mut m = table
+        .merge(df, on)
+        .with_source_alias("source")
+        .with_target_alias("target")
+        .with_merge_schema(true)
+        .with_commit_properties(props(b));
+    if let (Some(col), true) = (&deleted, s.hard_delete) {
+        let pred = format!("source.{} IS NOT NULL", quote_ident(col));
+        m = m
+            .when_matched_delete(|d| d.predicate(pred))
+            .map_err(|e| e.to_string())?;
+    }
+    m = m
+        .when_matched_update(|u| {
+            cols.iter().fold(u, |u, c| {
+                u.update(quote_ident(c).as_str(), format!("source.{}", quote_ident(c)))
+            })
+        })
+        .map_err(|e| e.to_string())?;
+    let insert_pred = match (&deleted, s.hard_delete) {
+        (Some(col), true) => Some(format!("source.{} IS NULL", quote_ident(col))),
+        _ => None,
+    };
+    m = m
+        .when_not_matched_insert(|i| {
+            let i = match insert_pred {
+                Some(p) => i.predicate(p),
+                None => i,
+            };
+            cols.iter().fold(i, |i, c| {
+                i.set(quote_ident(c).as_str(), format!("source.{}", quote_ident(c)))
+            })
+        })
+        .map_err(|e| e.to_string())?;
+    let (table, metrics) = m.await.map_err(|e| e.to_string())?;
+    tracing::debug!(
+        stream = b.stream,
+        inserted = metrics.num_target_rows_inserted,
+        updated = metrics.num_target_rows_updated,
+        deleted = metrics.num_target_rows_deleted,
+        "merge"
+    );
+    Ok(table)
+}
+
+/// The last row of each key, in input order of those last rows.
+fn last_per_key(batch: &RecordBatch, keys: &[String]) -> Result<RecordBatch, String> {
+    let cols: Vec<_> = keys
+        .iter()
+        .map(|k| batch.column_by_name(k).cloned().ok_or(format!("no column {k}")))
+        .collect::<Result<_, _>>()?;
+    let conv = RowConverter::new(
+        cols.iter()
+            .map(|c| SortField::new(c.data_type().clone()))
+            .collect(),
+    )
+    .map_err(|e| format!("key columns cannot be compared: {e}"))?;
+    let rows = conv.convert_columns(&cols).map_err(|e| e.to_string())?;
+    let mut last: HashMap<arrow_row::Row<'_>, u32> = HashMap::with_capacity(batch.num_rows());
+    for i in 0..batch.num_rows() {
+        last.insert(rows.row(i), i as u32);
+    }
+    if last.len() == batch.num_rows() {
+        return Ok(batch.clone());
+    }
+    let mut keep: Vec<u32> = last.into_values().collect();
+    keep.sort_unstable();
+    take_rows(batch, &keep)
+}
+
+fn without_deleted(batch: &RecordBatch, col: &str) -> Result<RecordBatch, String> {
+    let c = batch.column_by_name(col).ok_or("no deleted-at column")?;
+    let keep: Vec<u32> = (0..batch.num_rows())
+        .filter(|&i| c.is_null(i))
+        .map(|i| i as u32)
+        .collect();
+    take_rows(batch, &keep)
+}
