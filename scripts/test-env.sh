@@ -30,8 +30,9 @@ declare -A VENV_OF=(
   [tap-postgres-meltanolabs]="$TAPS_DIR/tap-postgres-meltanolabs"
   [tap-jsonl]="$TAPS_DIR/tap-jsonl"
   [meltano]="$TAPS_DIR/meltano"
+  [duckdb-delta]="$TAPS_DIR/duckdb-delta"
 )
-ORDER=(test tap-postgres-pipelinewise tap-postgres-meltanolabs tap-jsonl meltano)
+ORDER=(test tap-postgres-pipelinewise tap-postgres-meltanolabs tap-jsonl meltano duckdb-delta)
 
 print_exports() {
   cat <<EOF
@@ -40,6 +41,7 @@ export INLET_TAP_POSTGRES_PIPELINEWISE='${VENV_OF[tap-postgres-pipelinewise]}/bi
 export INLET_TAP_POSTGRES_MELTANOLABS='${VENV_OF[tap-postgres-meltanolabs]}/bin/tap-postgres'
 export INLET_TAP_JSONL='${VENV_OF[tap-jsonl]}/bin/tap-jsonl'
 export INLET_MELTANO='${VENV_OF[meltano]}/bin/meltano'
+export INLET_DUCKDB_DELTA_PYTHON='${VENV_OF[duckdb-delta]}/bin/python'
 EOF
 }
 

@@ -102,7 +102,10 @@ pub fn state(t: TableArgs) -> ExitCode {
             EXIT_DESTINATION,
             format!("no commit of {} carries an inlet STATE", t.table),
         ),
-        Err(e) => fail(EXIT_DESTINATION, format!("reading the history of {}: {e}", t.table)),
+        Err(e) => fail(
+            EXIT_DESTINATION,
+            format!("reading the history of {}: {e}", t.table),
+        ),
     }
 }
 
@@ -127,7 +130,10 @@ pub fn history(a: HistoryArgs) -> ExitCode {
             }
             ExitCode::from(EXIT_OK)
         }
-        Err(e) => fail(EXIT_DESTINATION, format!("reading the history of {}: {e}", a.t.table)),
+        Err(e) => fail(
+            EXIT_DESTINATION,
+            format!("reading the history of {}: {e}", a.t.table),
+        ),
     }
 }
 
@@ -194,12 +200,23 @@ pub fn vacuum(a: VacuumArgs) -> ExitCode {
     match r {
         Ok((_, m)) => {
             for f in &m.files_deleted {
-                println!("{}{f}", if a.dry_run { "would delete " } else { "deleted " });
+                println!(
+                    "{}{f}",
+                    if a.dry_run {
+                        "would delete "
+                    } else {
+                        "deleted "
+                    }
+                );
             }
             eprintln!(
                 "{} file(s) {}",
                 m.files_deleted.len(),
-                if a.dry_run { "would be deleted (dry run)" } else { "deleted" }
+                if a.dry_run {
+                    "would be deleted (dry run)"
+                } else {
+                    "deleted"
+                }
             );
             ExitCode::from(EXIT_OK)
         }

@@ -199,7 +199,7 @@ fn init_logging(common: &CommonArgs, cfg: &LoadConfig) {
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(format!(
             // the AWS SDK logs raw responses (tokens) in its warnings; inlet's own errors say
             // what failed
-            "inlet={level},warn,aws_config=error,aws_runtime=error,aws_smithy_runtime=error,aws_sdk_sts=error,deltalake_core=off"
+            "inlet={level},warn,aws_config=error,aws_runtime=error,aws_smithy_runtime=error,aws_sdk_sts=error,deltalake_core=off,delta_kernel=off,buoyant_kernel=off"
         )));
     let json = common
         .log_format

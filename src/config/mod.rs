@@ -336,7 +336,9 @@ impl LoadConfig {
             if let Some(p) = self.partition_keys.iter().find(|p| p.contains(':')) {
                 return bad(
                     "partition_keys",
-                    format!("'{p}': Delta tables partition by plain columns; date parts (col:%Y…) are for file layouts"),
+                    format!(
+                        "'{p}': Delta tables partition by plain columns; date parts (col:%Y…) are for file layouts"
+                    ),
                 );
             }
             if self.path_template.is_some() {
@@ -345,7 +347,11 @@ impl LoadConfig {
         } else if self.mode != WriteMode::Append {
             return bad(
                 "mode",
-                format!("'{:?}' needs format: delta; files are always appended", self.mode).to_lowercase(),
+                format!(
+                    "'{:?}' needs format: delta; files are always appended",
+                    self.mode
+                )
+                .to_lowercase(),
             );
         }
         for p in &self.partition_keys {

@@ -13,13 +13,13 @@ use std::time::Duration;
 
 use crate::batch::{Limits, Metadata, StreamBuffer};
 use crate::config::{ConfigError, Format, LoadConfig, SchemaMode, WriteMode};
-use crate::table::delta::{DeltaMode, DeltaSettings};
 use crate::format::{Codec, Encoder};
 use crate::layout::{Layout, PartitionKey, TableNames};
 use crate::schema::{SchemaError, StreamSchema};
 use crate::singer::{self, Line};
 use crate::state::{BatchId, Ledger, StateError};
 use crate::storage::{StorageError, Store};
+use crate::table::delta::{DeltaMode, DeltaSettings};
 use crate::table::{Done, FileWriter, Job, TableError};
 pub use progress::{Progress, StreamStats};
 use reject::Rejects;
@@ -177,7 +177,7 @@ pub fn run(
         partitions.clone(),
         delta,
     )
-        .map_err(|e| LoadError::Internal(format!("cannot start the writer thread: {e}")))?;
+    .map_err(|e| LoadError::Internal(format!("cannot start the writer thread: {e}")))?;
     let mut r = Router {
         cfg,
         limits: Limits {
@@ -513,7 +513,9 @@ impl Router<'_> {
             };
             match d.result {
                 Ok(files) => {
-                    self.progress.files(&d.stream, &files);
+                    if !d.stream.is_empty() {
+                        self.progress.files(&d.stream, &files);
+                    }
                     self.ledger.committed(d.id)?;
                 }
                 Err(e) => {
@@ -534,7 +536,16 @@ impl Router<'_> {
             for s in streams {
                 self.flush(&s)?;
             }
-            self.flush_rejects()
+            self.flush_rejects()?;
+            // Delta: the final STATE also goes into every table of the run
+            if self.cfg.format == Format::Delta
+                && let Some(state) = self.ledger.state_through_sealed()
+            {
+                let id = self.ledger.open_batch();
+                self.ledger.sealed(id);
+                self.writer.send(Job::State { id, state })?;
+            }
+            Ok(())
         });
         // whether we stop cleanly or not, finish what is in flight: those
         // batches were complete, and their STATE may go out

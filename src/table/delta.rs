@@ -69,6 +69,8 @@ struct TableRun {
     replaced: bool,
     /// Partitions this run already replaced (partition overwrite).
     replaced_partitions: HashSet<String>,
+    /// The STATE the run's last commit to this table recorded.
+    last_state: Option<Value>,
 }
 
 /// The Delta tables of one load, opened on first use.
@@ -113,27 +115,101 @@ impl DeltaTables {
         let rows: usize = b.batches.iter().map(RecordBatch::num_rows).sum();
         let store = self.store.clone();
         let settings = self.settings.clone();
-        let run = self.open(b.table_dir).map_err(&err)?;
-        let url = run.url.clone();
-        let table = run.table.take().ok_or_else(|| err("table handle lost".into()))?;
-        let result = store.block_on(commit(table, run, &settings, &b, &url));
-        match result {
-            Ok((table, files)) => {
-                run.table = Some(table);
-                tracing::debug!(stream = %stream, table = %url, rows, "delta commit");
-                Ok(files)
-            }
-            Err(e) => {
-                // reload on the next use: the handle may be behind the log
-                self.tables.remove(b.table_dir);
-                Err(err(format!("table {url}: {e}")))
+        let mut attempt = 0;
+        loop {
+            let run = self.open(b.table_dir).map_err(&err)?;
+            let url = run.url.clone();
+            let table = run
+                .table
+                .take()
+                .ok_or_else(|| err("table handle lost".into()))?;
+            match store.block_on(commit(table, run, &settings, &b, &url)) {
+                Ok((table, files)) => {
+                    // On Azure the handle delta-rs updates in place after a
+                    // commit fails the next commit ("Invalid table version",
+                    // seen with Azurite): load the table afresh instead.
+                    if !matches!(store.location(), Location::Azure { .. }) {
+                        run.table = Some(table);
+                    }
+                    if b.state.is_some() {
+                        run.last_state = b.state.clone();
+                    }
+                    tracing::debug!(stream = %stream, table = %url, rows, "delta commit");
+                    return Ok(files);
+                }
+                Err(e) => {
+                    // reload on the next use: the handle is behind the log
+                    self.tables.remove(b.table_dir);
+                    attempt += 1;
+                    // another writer created the table or changed its metadata
+                    // first: delta-rs does not retry that, so redo the commit
+                    // against the table as it is now
+                    if is_conflict(&e) && attempt < CONFLICT_ATTEMPTS {
+                        tracing::info!(stream = %stream, table = %url, attempt, "concurrent commit; retrying: {e}");
+                        continue;
+                    }
+                    return Err(err(format!("table {url}: {e}")));
+                }
             }
         }
     }
 
+    /// Records `state` in every table of the run whose last commit carries an
+    /// older one, as a commit of only an application transaction (`inlet`)
+    /// and the state: the table then says how far the whole run got.
+    pub fn record_state(&mut self, state: &Value) -> Result<(), TableError> {
+        let dirs: Vec<String> = self
+            .tables
+            .iter()
+            .filter(|(_, r)| r.last_state.as_ref() != Some(state))
+            .map(|(d, _)| d.clone())
+            .collect();
+        for dir in dirs {
+            let store = self.store.clone();
+            let err = |msg: String| TableError::Delta {
+                stream: dir.clone(),
+                msg,
+            };
+            let mut attempt = 0;
+            loop {
+                let run = self.open(&dir).map_err(err)?;
+                let table = run
+                    .table
+                    .take()
+                    .ok_or_else(|| err("table handle lost".into()))?;
+                let url = run.url.clone();
+                let r = store.block_on(state_commit(&table, state));
+                // reload on next use either way: the handle is now behind the log
+                run.table = None;
+                match r {
+                    Ok(()) => {
+                        run.last_state = Some(state.clone());
+                        break;
+                    }
+                    // another process committed (its own STATE) meanwhile
+                    Err(e) if is_conflict(&e) && attempt + 1 < CONFLICT_ATTEMPTS => attempt += 1,
+                    Err(e) => {
+                        return Err(err(format!("table {url}: recording the final STATE: {e}")));
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
     fn open(&mut self, table_dir: &str) -> Result<&mut TableRun, String> {
+        if let Some(run) = self.tables.get_mut(table_dir)
+            && run.table.is_none()
+        {
+            let url = run.url.clone();
+            run.table = Some(self.store.block_on(open_table(&self.store, &url))?);
+        }
         if !self.tables.contains_key(table_dir) {
-            let dir = if self.settings.single_table { "" } else { table_dir };
+            let dir = if self.settings.single_table {
+                ""
+            } else {
+                table_dir
+            };
             let url = table_url(&self.store, dir)?;
             let table = self.store.block_on(open_table(&self.store, &url))?;
             self.tables.insert(
@@ -143,6 +219,7 @@ impl DeltaTables {
                     url,
                     replaced: false,
                     replaced_partitions: HashSet::new(),
+                    last_state: None,
                 },
             );
         }
@@ -150,6 +227,13 @@ impl DeltaTables {
             .get_mut(table_dir)
             .ok_or_else(|| "table vanished".to_string())
     }
+}
+
+/// Commits redone after a conflicting concurrent commit.
+const CONFLICT_ATTEMPTS: usize = 10;
+
+fn is_conflict(e: &str) -> bool {
+    e.contains("Failed to commit transaction") || e.contains("already exists")
 }
 
 /// The URL of a table folder below the destination.
@@ -200,7 +284,10 @@ pub async fn open_table(store: &Store, url: &str) -> Result<DeltaTable, String> 
 
 fn props(b: &DeltaBatch<'_>) -> CommitProperties {
     let mut meta = vec![
-        ("inlet.stream".to_string(), Value::String(b.stream.to_string())),
+        (
+            "inlet.stream".to_string(),
+            Value::String(b.stream.to_string()),
+        ),
         (
             "inlet.version".to_string(),
             Value::String(env!("CARGO_PKG_VERSION").to_string()),
@@ -222,11 +309,7 @@ async fn commit(
     url: &str,
 ) -> Result<(DeltaTable, Vec<Written>), String> {
     let exists = table.version().is_some();
-    let schema = b
-        .batches
-        .first()
-        .map(|x| x.schema())
-        .ok_or("empty batch")?;
+    let schema = b.batches.first().map(|x| x.schema()).ok_or("empty batch")?;
     let overwrite_schema = s.mode == DeltaMode::Overwrite && s.schema_overwrite && !run.replaced;
     if exists && !overwrite_schema {
         schema_check::compatible(&table, &schema)?;
@@ -247,6 +330,39 @@ async fn commit(
     let rows = b.batches.iter().map(RecordBatch::num_rows).sum();
     let files = added_files(&table, before, url, rows);
     Ok((table, files))
+}
+
+/// A commit holding only `{"txn": {"appId": "inlet", …}}` and the state in
+/// its commit info (a streaming-update commit, as kafka-delta-ingest writes).
+async fn state_commit(table: &DeltaTable, state: &Value) -> Result<(), String> {
+    use deltalake::kernel::Transaction;
+    use deltalake::kernel::transaction::CommitBuilder;
+    use deltalake::protocol::{DeltaOperation, OutputMode};
+    let snapshot = table.snapshot().map_err(|e| e.to_string())?;
+    let now = chrono::Utc::now().timestamp_millis();
+    let props = CommitProperties::default()
+        .with_metadata(vec![
+            ("inlet.state".to_string(), state.clone()),
+            (
+                "inlet.version".to_string(),
+                Value::String(env!("CARGO_PKG_VERSION").to_string()),
+            ),
+        ])
+        .with_application_transaction(Transaction::new_with_last_update("inlet", now, Some(now)))
+        .with_max_retries(25);
+    CommitBuilder::from(props)
+        .build(
+            Some(snapshot),
+            table.log_store(),
+            DeltaOperation::StreamingUpdate {
+                output_mode: OutputMode::Append,
+                query_id: "inlet".into(),
+                epoch_id: now,
+            },
+        )
+        .await
+        .map(|_| ())
+        .map_err(|e| e.to_string())
 }
 
 /// Plain write; `replace` overwrites the whole table (and its schema when allowed).
@@ -375,7 +491,10 @@ pub(crate) fn quote_ident(c: &str) -> String {
 }
 
 /// Each row's partition values as text (null stays null).
-fn partition_values(batch: &RecordBatch, cols: &[String]) -> Result<Vec<Vec<Option<String>>>, String> {
+fn partition_values(
+    batch: &RecordBatch,
+    cols: &[String],
+) -> Result<Vec<Vec<Option<String>>>, String> {
     let mut out = vec![Vec::with_capacity(cols.len()); batch.num_rows()];
     for c in cols {
         let col = batch
@@ -438,7 +557,12 @@ impl LogStoreFactory for InletLogStores {
         location: &Url,
         options: &DeltaStorageConfig,
     ) -> deltalake::DeltaResult<Arc<dyn deltalake::logstore::LogStore>> {
-        Ok(default_logstore(prefixed_store, root_store, location, options))
+        Ok(default_logstore(
+            prefixed_store,
+            root_store,
+            location,
+            options,
+        ))
     }
 }
 

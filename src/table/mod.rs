@@ -85,6 +85,14 @@ pub enum Job {
         /// The STATE this batch makes durable (stored in Delta commits).
         state: Option<serde_json::Value>,
     },
+    /// The run's final STATE, to record in every Delta table of the run
+    /// (after every batch before it is committed).
+    State {
+        /// Ledger id (a batch of its own, so a failure holds the STATE back).
+        id: BatchId,
+        /// The state value.
+        state: serde_json::Value,
+    },
     /// Raw bytes to write as one new file in a folder (quarantined lines).
     Raw {
         /// Ledger id.
@@ -216,6 +224,17 @@ impl Worker {
                     None => self.write_batch(&names, &batches),
                 };
                 Done { id, stream, result }
+            }
+            Job::State { id, state } => {
+                let result = match &mut self.delta {
+                    Some(d) => d.record_state(&state).map(|_| Vec::new()),
+                    None => Ok(Vec::new()),
+                };
+                Done {
+                    id,
+                    stream: String::new(),
+                    result,
+                }
             }
             Job::Raw {
                 id,

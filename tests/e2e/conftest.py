@@ -54,6 +54,9 @@ _SAFE_ENV = {
 def _child_env(extra: dict | None = None) -> dict:
     env = {k: v for k, v in os.environ.items() if not k.startswith(_SCRUB_PREFIXES)}
     env.update(_SAFE_ENV)
+    # where azure_use_emulator finds Azurite (object_store reads this variable)
+    if os.environ.get("INLET_AZURITE_ENDPOINT"):
+        env["AZURITE_BLOB_STORAGE_URL"] = os.environ["INLET_AZURITE_ENDPOINT"].rsplit("/", 1)[0]
     if extra:
         env.update({k: str(v) for k, v in extra.items()})
     return env

@@ -31,7 +31,8 @@ pub async fn upsert(
             return Err(format!("key property '{k}' is not a column of the stream"));
         }
     }
-    let all = arrow_select::concat::concat_batches(&schema, &b.batches).map_err(|e| e.to_string())?;
+    let all =
+        arrow_select::concat::concat_batches(&schema, &b.batches).map_err(|e| e.to_string())?;
     let rows = last_per_key(&all, b.keys)?;
     let deleted = schema
         .index_of(&s.deleted_at_column)
@@ -68,7 +69,10 @@ pub async fn upsert(
     m = m
         .when_matched_update(|u| {
             cols.iter().fold(u, |u, c| {
-                u.update(quote_ident(c).as_str(), format!("source.{}", quote_ident(c)))
+                u.update(
+                    quote_ident(c).as_str(),
+                    format!("source.{}", quote_ident(c)),
+                )
             })
         })
         .map_err(|e| e.to_string())?;
@@ -83,7 +87,10 @@ pub async fn upsert(
                 None => i,
             };
             cols.iter().fold(i, |i, c| {
-                i.set(quote_ident(c).as_str(), format!("source.{}", quote_ident(c)))
+                i.set(
+                    quote_ident(c).as_str(),
+                    format!("source.{}", quote_ident(c)),
+                )
             })
         })
         .map_err(|e| e.to_string())?;
@@ -102,7 +109,12 @@ pub async fn upsert(
 fn last_per_key(batch: &RecordBatch, keys: &[String]) -> Result<RecordBatch, String> {
     let cols: Vec<_> = keys
         .iter()
-        .map(|k| batch.column_by_name(k).cloned().ok_or(format!("no column {k}")))
+        .map(|k| {
+            batch
+                .column_by_name(k)
+                .cloned()
+                .ok_or(format!("no column {k}"))
+        })
         .collect::<Result<_, _>>()?;
     let conv = RowConverter::new(
         cols.iter()

@@ -63,9 +63,10 @@ fn same_kind(a: &DataType, b: &DataType) -> bool {
                 .is_none_or(|fy| same_kind(fx.data_type(), fy.data_type()))
         }),
         (D::Utf8 | D::LargeUtf8 | D::Utf8View, D::Utf8 | D::LargeUtf8 | D::Utf8View) => true,
-        (D::Binary | D::LargeBinary | D::BinaryView, D::Binary | D::LargeBinary | D::BinaryView) => {
-            true
-        }
+        (
+            D::Binary | D::LargeBinary | D::BinaryView,
+            D::Binary | D::LargeBinary | D::BinaryView,
+        ) => true,
         _ => a == b,
     }
 }

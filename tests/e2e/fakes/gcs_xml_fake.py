@@ -4,8 +4,8 @@ No GCS emulator from the reachable registries speaks the XML API that
 object_store's GCS client uses (gcp-storage-emulator and fake-gcs-server
 both fail on PUT), so this test harness keeps its own small fake. It is not
 GCS: it implements exactly PUT / GET / HEAD / DELETE of objects,
-`x-goog-if-generation-match: 0` (create-only), `list-type=2` listing and
-XML multipart uploads, on a folder of plain files (ROOT/BUCKET/KEY).
+`x-goog-if-generation-match: 0` (create-only), `list-type=2` listing (prefix, delimiter,
+`start-after`) and XML multipart uploads, on a folder of plain files (ROOT/BUCKET/KEY).
 
 Requests must carry `Authorization: Bearer <token>`: a JWT (object_store signs
 one with a service account's private key) or an OAuth access token (`ya29.…`,
@@ -221,13 +221,14 @@ class Handler(BaseHTTPRequestHandler):
     def list(self, d, q):
         prefix = q.get("prefix", "")
         delim = q.get("delimiter")
+        start_after = q.get("start-after")
         keys = []
         for base, _, files in os.walk(d):
             for f in files:
                 if ".fake-tmp-" in f:
                     continue
                 k = os.path.relpath(os.path.join(base, f), d).replace(os.sep, "/")
-                if k.startswith(prefix):
+                if k.startswith(prefix) and (start_after is None or k > start_after):
                     keys.append(k)
         keys.sort()
         contents, prefixes = [], set()
