@@ -12,6 +12,7 @@ use arrow_schema::{ArrowError, DataType, Field, Schema, SchemaRef, TimeUnit};
 
 use crate::schema::StreamSchema;
 use crate::schema::values::parse_timestamp_us;
+use crate::singer::RecordMeta;
 use crate::singer::scan::{Scanner, SyntaxError};
 use columns::Column;
 pub use decode::{Decoder, RecordError};
@@ -35,6 +36,8 @@ pub struct Limits {
 pub struct Metadata {
     /// `{prefix}_created_at` / `{prefix}_updated_at`, or None when off.
     pub prefix: Option<String>,
+    /// Add `_sdc_table_version` (RECORD `version`, for ACTIVATE_VERSION on Delta).
+    pub table_version: bool,
 }
 
 fn ts_type() -> DataType {
@@ -53,6 +56,8 @@ pub struct StreamBuffer {
     /// Rows in `cols` (the open chunk).
     chunk_rows: usize,
     extracted: Option<Column>,
+    /// `_sdc_table_version` values (Delta only).
+    versions: Option<Column>,
     stamp_cols: usize,
     decoder: Decoder,
     rows: usize,
@@ -89,6 +94,12 @@ impl StreamBuffer {
                 extracted = Some(Column::I64(Vec::new(), columns::Validity::default()));
             }
         }
+        let mut versions = None;
+        let name = headers.apply("_sdc_table_version");
+        if meta.table_version && meta.prefix.is_some() && !taken(&fields, &name) {
+            fields.push(Field::new(name, DataType::Int64, true));
+            versions = Some(Column::I64(Vec::new(), columns::Validity::default()));
+        }
         StreamBuffer {
             cols: schema.root.fields.iter().map(Column::for_plan).collect(),
             chunks: Vec::new(),
@@ -96,6 +107,7 @@ impl StreamBuffer {
             arrow: Arc::new(Schema::new(fields)),
             schema,
             extracted,
+            versions,
             stamp_cols,
             decoder: Decoder::new(validate),
             rows: 0,
@@ -111,16 +123,22 @@ impl StreamBuffer {
         self.rows
     }
 
-    /// Appends one record (raw JSON object) with its `time_extracted`.
-    /// On error nothing of the record stays buffered.
+    /// Appends one record (raw JSON object) with its `time_extracted` and
+    /// `version`. On error nothing of the record stays buffered.
     pub fn push(
         &mut self,
         record: &[u8],
-        time_extracted: Option<&[u8]>,
+        meta: RecordMeta<'_>,
         line_bytes: usize,
     ) -> Result<(), RecordError> {
         let mut sc = Scanner::new(record);
-        self.push_from(&mut sc, line_bytes, |sc| sc.end().map(|_| time_extracted))
+        let (time_extracted, version) = (meta.time_extracted, meta.version);
+        self.push_from(&mut sc, line_bytes, |sc| {
+            sc.end().map(|_| RecordMeta {
+                time_extracted,
+                version,
+            })
+        })
     }
 
     /// Decodes the record object at the scanner's cursor (single pass over
@@ -130,7 +148,7 @@ impl StreamBuffer {
         &mut self,
         sc: &mut Scanner<'a>,
         line_bytes: usize,
-        tail: impl FnOnce(&mut Scanner<'a>) -> Result<Option<&'a [u8]>, SyntaxError>,
+        tail: impl FnOnce(&mut Scanner<'a>) -> Result<RecordMeta<'a>, SyntaxError>,
     ) -> Result<(), RecordError> {
         let stream = &self.stream;
         let warned = &mut self.unknown_warned;
@@ -155,8 +173,8 @@ impl StreamBuffer {
                 self.full_check(&sc.input()[start..end])?;
                 Ok(te)
             });
-        let time_extracted = match res {
-            Ok(te) => te,
+        let meta = match res {
+            Ok(m) => m,
             Err(e) => {
                 for c in &mut self.cols {
                     c.truncate(self.chunk_rows);
@@ -165,7 +183,7 @@ impl StreamBuffer {
             }
         };
         if let Some(Column::I64(d, v)) = &mut self.extracted {
-            match time_extracted.and_then(parse_timestamp_us) {
+            match meta.time_extracted.and_then(parse_timestamp_us) {
                 Some(us) => {
                     d.push(us);
                     v.push(true)
@@ -175,6 +193,10 @@ impl StreamBuffer {
                     v.push(false)
                 }
             }
+        }
+        if let Some(Column::I64(d, v)) = &mut self.versions {
+            d.push(meta.version.unwrap_or(0));
+            v.push(meta.version.is_some());
         }
         self.rows += 1;
         self.chunk_rows += 1;
@@ -246,8 +268,12 @@ impl StreamBuffer {
         for (c, f) in self.cols.iter_mut().zip(fields.iter()) {
             arrays.push(c.finish(f)?);
         }
-        if let Some(c) = &mut self.extracted {
-            arrays.push(c.finish(&fields[fields.len() - 1])?);
+        // metadata columns after the data (the stamps are added at seal)
+        let tail = [&mut self.extracted, &mut self.versions];
+        let n_tail = tail.iter().filter(|c| c.is_some()).count();
+        let first = fields.len() - n_tail;
+        for (at, c) in (first..).zip(tail.into_iter().flatten()) {
+            arrays.push(c.finish(&fields[at])?);
         }
         self.chunks.push(arrays);
         self.chunk_rows = 0;
@@ -289,15 +315,20 @@ mod tests {
         let s = Arc::new(StreamSchema::compile(schema, HeaderFormat::None, true).unwrap());
         let meta = Metadata {
             prefix: Some("_inlet".into()),
+            table_version: false,
         };
         let mut b = StreamBuffer::new("s", s, &meta, HeaderFormat::None, true);
         let n = CHUNK_ROWS + 10;
         for i in 0..n {
-            b.push(format!(r#"{{"id": {i}}}"#).as_bytes(), None, 10)
-                .unwrap();
+            b.push(
+                format!(r#"{{"id": {i}}}"#).as_bytes(),
+                Default::default(),
+                10,
+            )
+            .unwrap();
             b.cut_chunk_if_full().unwrap();
             // a rejected record right after a cut leaves nothing behind
-            assert!(b.push(br#"{"id": "x"}"#, None, 10).is_err());
+            assert!(b.push(br#"{"id": "x"}"#, Default::default(), 10).is_err());
         }
         let batches = b.seal(0).unwrap();
         assert_eq!(batches.len(), 2);

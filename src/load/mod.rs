@@ -189,6 +189,7 @@ pub fn run(
             prefix: cfg
                 .add_metadata_columns
                 .then(|| cfg.metadata_column_prefix.clone()),
+            table_version: cfg.format == Format::Delta,
         },
         layout,
         partitions,
@@ -292,10 +293,7 @@ impl Router<'_> {
                     let stream = rec.stream.into_owned();
                     return self.reject(Some(&stream), line, msg);
                 };
-                match sink
-                    .buf
-                    .push(rec.record, rec.time_extracted, line.len() + 1)
-                {
+                match sink.buf.push(rec.record, rec.meta, line.len() + 1) {
                     Ok(()) => self.accepted(&rec.stream, line.len() + 1),
                     Err(e) => {
                         let stream = rec.stream.into_owned();
@@ -305,10 +303,7 @@ impl Router<'_> {
             }
             Line::Schema(m) => self.schema(m),
             Line::State(v) => Ok(self.ledger.state(v)?),
-            Line::ActivateVersion { stream, version } => {
-                tracing::debug!(stream = %stream, version, "ACTIVATE_VERSION: file destinations keep every version's files");
-                Ok(())
-            }
+            Line::ActivateVersion { stream, version } => self.activate_version(stream, version),
             Line::Batch(m) => self.batch_message(m),
             Line::Ignored(t) => {
                 if !t.is_empty() {
@@ -410,6 +405,35 @@ impl Router<'_> {
             },
         );
         Ok(())
+    }
+
+    /// Full-table replication finished loading `version`: on Delta, rows of
+    /// earlier versions are deleted once every record before this line is
+    /// committed. File destinations keep every version's files.
+    fn activate_version(&mut self, stream: String, version: i64) -> Result<(), LoadError> {
+        if self.cfg.format != Format::Delta {
+            tracing::debug!(stream = %stream, version, "ACTIVATE_VERSION: file destinations keep every version's files");
+            return Ok(());
+        }
+        if !self.cfg.add_metadata_columns {
+            tracing::warn!(stream = %stream, version, "ACTIVATE_VERSION ignored: rows carry no _sdc_table_version with add_metadata_columns off");
+            return Ok(());
+        }
+        let Some(names) = self.sinks.get(&stream).map(|s| s.names.clone()) else {
+            tracing::debug!(stream = %stream, version, "ACTIVATE_VERSION before any SCHEMA: nothing to do");
+            return Ok(());
+        };
+        self.flush(&stream)?;
+        let id = self.ledger.open_batch();
+        self.ledger.sealed(id);
+        let column = self.cfg.column_header_format.apply("_sdc_table_version");
+        self.writer.send(Job::Activate {
+            id,
+            names,
+            version,
+            column,
+        })?;
+        self.poll_done(false)
     }
 
     fn reject(&mut self, stream: Option<&str>, line: &[u8], msg: String) -> Result<(), LoadError> {
@@ -589,7 +613,7 @@ impl Router<'_> {
                         msg: "BATCH arrived before any SCHEMA for the stream".into(),
                     });
                 };
-                if let Err(e) = sink.buf.push(rec, None, rec.len() + 1) {
+                if let Err(e) = sink.buf.push(rec, Default::default(), rec.len() + 1) {
                     let msg = format!("{uri} line {}: {e}", i + 1);
                     self.reject(Some(&m.stream.clone()), rec, msg)?;
                     continue;

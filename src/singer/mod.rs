@@ -84,8 +84,8 @@ pub struct RecordLine<'a> {
     pub stream: Cow<'a, str>,
     /// Raw JSON of the record object.
     pub record: &'a [u8],
-    /// Raw `time_extracted` string body, if any.
-    pub time_extracted: Option<&'a [u8]>,
+    /// `time_extracted` and `version`.
+    pub meta: RecordMeta<'a>,
 }
 
 /// One decoded line.
@@ -156,6 +156,7 @@ pub fn parse_line(line: &[u8]) -> Result<Line<'_>, SingerError> {
     let mut stream = None;
     let mut record = None;
     let mut time_extracted = None;
+    let mut version = None;
     let mut first = true;
     while let Some((key, _)) = sc.next_key(first)? {
         first = false;
@@ -174,6 +175,7 @@ pub fn parse_line(line: &[u8]) -> Result<Line<'_>, SingerError> {
             }
             b"record" => record = Some(sc.skip_value()?),
             b"time_extracted" if sc.peek()? == b'"' => time_extracted = Some(sc.raw_string()?.0),
+            b"version" => version = version_of(sc.skip_value()?),
             _ => {
                 sc.skip_value()?;
             }
@@ -192,7 +194,10 @@ pub fn parse_line(line: &[u8]) -> Result<Line<'_>, SingerError> {
                 kind: "RECORD",
                 key: "record",
             })?,
-            time_extracted,
+            meta: RecordMeta {
+                time_extracted,
+                version,
+            },
         })),
         Some(Kind::Schema) => {
             let m: SchemaMessage =
@@ -265,18 +270,34 @@ pub fn record_head(line: &[u8]) -> Option<(Cow<'_, str>, Scanner<'_>)> {
     None
 }
 
-/// The rest of a RECORD line after its record value: returns `time_extracted`.
-pub fn record_tail<'a>(sc: &mut Scanner<'a>) -> Result<Option<&'a [u8]>, SyntaxError> {
-    let mut time_extracted = None;
+/// What a RECORD line says besides its record: `time_extracted` and the
+/// table `version` of full-table replication.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct RecordMeta<'a> {
+    /// Raw `time_extracted` string body, if any.
+    pub time_extracted: Option<&'a [u8]>,
+    /// `version`, if an integer.
+    pub version: Option<i64>,
+}
+
+fn version_of(raw: &[u8]) -> Option<i64> {
+    std::str::from_utf8(raw).ok()?.trim().parse().ok()
+}
+
+/// The rest of a RECORD line after its record value.
+pub fn record_tail<'a>(sc: &mut Scanner<'a>) -> Result<RecordMeta<'a>, SyntaxError> {
+    let mut meta = RecordMeta::default();
     while let Some((key, _)) = sc.next_key(false)? {
         if key == b"time_extracted" && sc.peek()? == b'"' {
-            time_extracted = Some(sc.raw_string()?.0);
+            meta.time_extracted = Some(sc.raw_string()?.0);
+        } else if key == b"version" {
+            meta.version = version_of(sc.skip_value()?);
         } else {
             sc.skip_value()?;
         }
     }
     sc.end()?;
-    Ok(time_extracted)
+    Ok(meta)
 }
 
 fn malformed(kind: &'static str, e: serde_json::Error) -> SingerError {
@@ -298,7 +319,12 @@ mod tests {
         };
         assert_eq!(r.stream, "public-items");
         assert_eq!(r.record, br#"{"id": 1}"#);
-        assert_eq!(r.time_extracted, Some(&b"2020-01-01T00:00:00Z"[..]));
+        assert_eq!(r.meta.time_extracted, Some(&b"2020-01-01T00:00:00Z"[..]));
+        let l = br#"{"type":"RECORD","stream":"s","record":{"id":1},"version":1700000000123}"#;
+        let Line::Record(r) = parse_line(l).unwrap() else {
+            panic!()
+        };
+        assert_eq!(r.meta.version, Some(1_700_000_000_123));
         let l = br#"{"type":"SCHEMA","stream":"s","schema":{"type":"object","properties":{}},"key_properties":["id"]}"#;
         assert!(matches!(parse_line(l).unwrap(), Line::Schema(m) if m.key_properties == ["id"]));
         assert!(

@@ -197,6 +197,73 @@ impl DeltaTables {
         Ok(())
     }
 
+    /// Deletes the rows of table versions before `version` (and rows with no
+    /// version), as one Delta delete commit.
+    pub fn activate_version(
+        &mut self,
+        stream: &str,
+        table_dir: &str,
+        version: i64,
+        column: &str,
+    ) -> Result<(), TableError> {
+        let err = |msg: String| TableError::Delta {
+            stream: stream.to_string(),
+            msg,
+        };
+        let store = self.store.clone();
+        let run = self.open(table_dir).map_err(err)?;
+        let url = run.url.clone();
+        let Some(table) = run.table.take() else {
+            return Err(err("table handle lost".into()));
+        };
+        let has_column = table.version().is_some()
+            && schema_check::table_arrow_schema(&table)
+                .map(|s| s.field_with_name(column).is_ok())
+                .unwrap_or(false);
+        if !has_column {
+            run.table = Some(table);
+            tracing::debug!(
+                stream,
+                version,
+                "ACTIVATE_VERSION: no rows of earlier versions"
+            );
+            return Ok(());
+        }
+        let predicate = format!("{c} < {version} OR {c} IS NULL", c = quote_ident(column));
+        let props = CommitProperties::default()
+            .with_metadata(vec![(
+                "inlet.activate_version".to_string(),
+                Value::from(version),
+            )])
+            .with_max_retries(25);
+        let r = store.block_on(async {
+            table
+                .delete()
+                .with_predicate(predicate)
+                .with_commit_properties(props)
+                .await
+                .map_err(|e| e.to_string())
+        });
+        match r {
+            Ok((t, m)) => {
+                tracing::info!(
+                    stream,
+                    version,
+                    deleted = m.num_deleted_rows,
+                    "ACTIVATE_VERSION: rows of earlier versions deleted"
+                );
+                if !matches!(store.location(), Location::Azure { .. }) {
+                    run.table = Some(t);
+                }
+                Ok(())
+            }
+            Err(e) => {
+                self.tables.remove(table_dir);
+                Err(err(format!("table {url}: ACTIVATE_VERSION {version}: {e}")))
+            }
+        }
+    }
+
     fn open(&mut self, table_dir: &str) -> Result<&mut TableRun, String> {
         if let Some(run) = self.tables.get_mut(table_dir)
             && run.table.is_none()

@@ -93,6 +93,17 @@ pub enum Job {
         /// The state value.
         state: serde_json::Value,
     },
+    /// ACTIVATE_VERSION on Delta: delete rows of earlier table versions.
+    Activate {
+        /// Ledger id.
+        id: BatchId,
+        /// The stream's names.
+        names: TableNames,
+        /// The version now active.
+        version: i64,
+        /// Name of the `_sdc_table_version` column.
+        column: String,
+    },
     /// Raw bytes to write as one new file in a folder (quarantined lines).
     Raw {
         /// Ledger id.
@@ -224,6 +235,29 @@ impl Worker {
                     None => self.write_batch(&names, &batches),
                 };
                 Done { id, stream, result }
+            }
+            Job::Activate {
+                id,
+                names,
+                version,
+                column,
+            } => {
+                let result = match &mut self.delta {
+                    Some(d) => d
+                        .activate_version(
+                            &names.stream,
+                            &self.layout.table_dir(&names),
+                            version,
+                            &column,
+                        )
+                        .map(|_| Vec::new()),
+                    None => Ok(Vec::new()),
+                };
+                Done {
+                    id,
+                    stream: names.stream,
+                    result,
+                }
             }
             Job::State { id, state } => {
                 let result = match &mut self.delta {

@@ -427,3 +427,34 @@ def test_delta_config_errors(run_inlet, dest):
     assert proc.returncode == 3 and "partition_keys" in err_text(proc)
     proc = run_inlet({"destination": str(dest), "mode": "merge"}, stream_input([rec(1)]))
     assert proc.returncode == 3 and "format: delta" in err_text(proc)
+
+
+def test_activate_version_removes_rows_of_earlier_versions(run_inlet, dest):
+    """Full-table replication: records carry `version`; ACTIVATE_VERSION at the end of a
+    version's load removes the rows of earlier versions (and rows without one)."""
+    def load(version, ids, activate_first=False):
+        msgs = [schema_msg("public-t", SCHEMA, key_properties=("id",))]
+        if activate_first:
+            msgs.append(json.dumps({"type": "ACTIVATE_VERSION", "stream": "public-t",
+                                    "version": version}))
+        for i in ids:
+            msgs.append(json.dumps({"type": "RECORD", "stream": "public-t", "record": rec(i),
+                                    "version": version}))
+        msgs.append(json.dumps({"type": "ACTIVATE_VERSION", "stream": "public-t",
+                                "version": version}))
+        msgs.append(state_msg({"version": version}))
+        return ok(run_inlet({"destination": str(dest), "format": "delta", "batch_max_rows": 2},
+                            lines(*msgs)))
+
+    load(1700000000001, range(1, 6), activate_first=True)
+    t = DeltaTable(str(dest / "public-t")).to_pyarrow_table()
+    assert sorted(t.column("id").to_pylist()) == [1, 2, 3, 4, 5]
+    assert t.schema.field("_sdc_table_version").type == pa.int64()
+    load(1700000000002, range(3, 8))
+    t = DeltaTable(str(dest / "public-t")).to_pyarrow_table()
+    assert sorted(t.column("id").to_pylist()) == [3, 4, 5, 6, 7]
+    assert set(t.column("_sdc_table_version").to_pylist()) == {1700000000002}
+    ops = [h["operation"] for h in DeltaTable(str(dest / "public-t")).history()]
+    assert "DELETE" in ops
+    d = duck(dest / "public-t", "SELECT count(*) AS n FROM TABLE")
+    assert d[0]["n"] == 5
