@@ -9,7 +9,7 @@ use deltalake::DeltaTable;
 use futures::TryStreamExt;
 
 use super::{CommonArgs, EXIT_CONFIG, EXIT_DESTINATION, EXIT_OK, fail, load_config};
-use crate::storage::{StorageError, Store};
+use crate::storage::{Location, Store, redact};
 use crate::table::delta::{open_table, table_url};
 
 /// A table and the settings to reach it.
@@ -61,14 +61,26 @@ pub struct VacuumArgs {
 /// Opens the table or explains why not.
 fn open(t: &TableArgs) -> Result<(Store, DeltaTable), ExitCode> {
     let cfg = load_config(&t.common).map_err(|e| fail(EXIT_CONFIG, e))?;
-    let store = Store::open_with(&t.table, &cfg.storage).map_err(|e| match e {
-        e @ StorageError::Setup { .. } => fail(EXIT_CONFIG, e),
-        e => fail(EXIT_DESTINATION, e),
+    // reading a table must not create a folder for a mistyped path
+    if let Ok(Location::Local { path }) = Location::parse(&t.table)
+        && !std::path::Path::new(&path).is_dir()
+    {
+        return Err(fail(
+            EXIT_DESTINATION,
+            format!("{}: no such folder", t.table),
+        ));
+    }
+    let store = Store::open_with(&t.table, &cfg.storage).map_err(|e| match e.is_config() {
+        true => fail(EXIT_CONFIG, e),
+        false => fail(EXIT_DESTINATION, e),
     })?;
     let url = table_url(&store, "").map_err(|e| fail(EXIT_CONFIG, e))?;
-    let table = store
-        .block_on(open_table(&store, &url))
-        .map_err(|e| fail(EXIT_DESTINATION, format!("table {}: {e}", t.table)))?;
+    let table = store.block_on(open_table(&store, &url)).map_err(|e| {
+        fail(
+            EXIT_DESTINATION,
+            format!("table {}: {}", t.table, redact(&e)),
+        )
+    })?;
     if table.version().is_none() {
         return Err(fail(
             EXIT_DESTINATION,
@@ -104,7 +116,7 @@ pub fn state(t: TableArgs) -> ExitCode {
         ),
         Err(e) => fail(
             EXIT_DESTINATION,
-            format!("reading the history of {}: {e}", t.table),
+            format!("reading the history of {}: {}", t.table, redact(&e)),
         ),
     }
 }
@@ -132,7 +144,7 @@ pub fn history(a: HistoryArgs) -> ExitCode {
         }
         Err(e) => fail(
             EXIT_DESTINATION,
-            format!("reading the history of {}: {e}", a.t.table),
+            format!("reading the history of {}: {}", a.t.table, redact(&e)),
         ),
     }
 }
@@ -169,7 +181,10 @@ pub fn optimize(a: OptimizeArgs) -> ExitCode {
             );
             ExitCode::from(EXIT_OK)
         }
-        Err(e) => fail(EXIT_DESTINATION, format!("optimize {}: {e}", a.t.table)),
+        Err(e) => fail(
+            EXIT_DESTINATION,
+            format!("optimize {}: {}", a.t.table, redact(&e)),
+        ),
     }
 }
 
@@ -220,6 +235,9 @@ pub fn vacuum(a: VacuumArgs) -> ExitCode {
             );
             ExitCode::from(EXIT_OK)
         }
-        Err(e) => fail(EXIT_DESTINATION, format!("vacuum {}: {e}", a.t.table)),
+        Err(e) => fail(
+            EXIT_DESTINATION,
+            format!("vacuum {}: {}", a.t.table, redact(&e)),
+        ),
     }
 }

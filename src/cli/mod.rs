@@ -295,7 +295,7 @@ fn check_cmd(a: CommonArgs) -> ExitCode {
     };
     let store = match crate::storage::Store::open_with(&dest, &cfg.storage) {
         Ok(s) => s,
-        Err(e @ crate::storage::StorageError::Setup { .. }) => return fail(EXIT_CONFIG, e),
+        Err(e) if e.is_config() => return fail(EXIT_CONFIG, e),
         Err(e) => return fail(EXIT_DESTINATION, e),
     };
     let steps = store.block_on(crate::storage::check(&store));

@@ -118,9 +118,9 @@ pub fn run(
     stdout: Box<dyn Write + Send>,
 ) -> Result<Summary, LoadError> {
     let dest = cfg.destination()?;
-    let store = Store::open_with(&dest, &cfg.storage).map_err(|e| match e {
-        StorageError::Setup { .. } => LoadError::Config(ConfigError::Storage(e.to_string())),
-        other => other.into(),
+    let store = Store::open_with(&dest, &cfg.storage).map_err(|e| match e.is_config() {
+        true => LoadError::Config(ConfigError::Storage(e.to_string())),
+        false => e.into(),
     })?;
     let codec =
         Codec::parse(cfg.format, cfg.compression.as_deref()).map_err(|msg| ConfigError::Value {
@@ -489,6 +489,7 @@ impl Router<'_> {
 
     fn flush_rejects(&mut self) -> Result<(), LoadError> {
         for (stream, pending) in self.rejects.take_quarantine() {
+            self.ledger.sealed(pending.id);
             let dir = format!("_rejected/{}", crate::layout::safe_segment(&stream));
             self.writer.send(Job::Raw {
                 id: pending.id,

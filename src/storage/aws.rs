@@ -82,9 +82,7 @@ pub async fn s3_store(
         .with_client_options(cfg.client(endpoint.as_deref()))
         .with_virtual_hosted_style_request(cfg.aws_virtual_hosted_style);
     if let Some(e) = &endpoint {
-        b = b
-            .with_endpoint(e.trim_end_matches('/'))
-            .with_allow_http(e.starts_with("http://"));
+        b = b.with_endpoint(e.trim_end_matches('/'));
     }
     match cfg.aws_conditional_put.as_deref() {
         None | Some("etag") => b = b.with_conditional_put(S3ConditionalPut::ETagMatch),

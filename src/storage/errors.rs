@@ -169,11 +169,13 @@ pub(crate) fn error_chain(e: &dyn std::error::Error) -> String {
 
 /// Cuts signature-bearing query values (SAS `sig`, presigned S3 URLs) out of a message.
 pub fn redact(msg: &str) -> String {
-    const KEYS: [&str; 5] = [
+    const KEYS: [&str; 7] = [
         "sig=",
         "X-Amz-Signature=",
         "X-Amz-Credential=",
         "X-Amz-Security-Token=",
+        "X-Goog-Signature=",
+        "X-Goog-Credential=",
         "skoid=",
     ];
     let mut out = String::with_capacity(msg.len());

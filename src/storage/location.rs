@@ -49,6 +49,14 @@ impl Location {
         let Some((scheme, rest)) = dest.split_once("://") else {
             return Ok(Location::Local { path: dest.into() });
         };
+        if rest.contains('?') {
+            // a SAS token or signed URL in the destination would end up in
+            // object names and messages
+            return Err(format!(
+                "the destination {scheme}://… carries a query string ('?…'); give an Azure SAS \
+                 token as sas_token, and credentials as their own keys"
+            ));
+        }
         let (authority, path) = rest.split_once('/').unwrap_or((rest, ""));
         let prefix = path.trim_matches('/').to_string();
         let need = |what: &str| -> Result<String, String> {
@@ -245,6 +253,10 @@ mod tests {
             ("https://minio.local:9000/b", "aws_endpoint"),
             ("abfss://c@acct.example.com/p", "dfs.core.windows.net"),
             ("https://acct.blob.core.windows.net/", "no container"),
+            (
+                "https://acct.blob.core.windows.net/c/p?sv=1&sig=abc",
+                "sas_token",
+            ),
         ] {
             let e = Location::parse(url).unwrap_err();
             assert!(e.contains(want), "{url}: {e}");

@@ -22,6 +22,7 @@ use object_store::prefix::PrefixStore;
 use object_store::{ObjectStore, ObjectStoreExt, PutMode, PutOptions, PutPayload, WriteMultipart};
 
 pub use check::{CheckStep, check};
+pub use errors::redact;
 pub use location::Location;
 pub use options::StorageConfig;
 
@@ -67,6 +68,13 @@ pub enum StorageError {
         /// Why.
         msg: String,
     },
+}
+
+impl StorageError {
+    /// The settings are at fault (exit code 3), not the destination.
+    pub fn is_config(&self) -> bool {
+        matches!(self, StorageError::Setup { .. })
+    }
 }
 
 /// A destination: an object store, the prefix inside it, and the runtime

@@ -265,29 +265,17 @@ impl StorageConfig {
             b = b.with_account(a);
         }
         if let Some(e) = &self.azure_endpoint {
-            b = b
-                .with_endpoint(e.trim_end_matches('/').to_string())
-                .with_allow_http(e.starts_with("http://"));
+            b = b.with_endpoint(e.trim_end_matches('/').to_string());
         }
         if let Some(k) = &self.access_key {
             b = b.with_access_key(k);
         } else if let Some(sas) = &self.sas_token {
-            let pairs = sas
-                .trim_start_matches('?')
-                .split('&')
-                .filter_map(|kv| kv.split_once('='))
-                .map(|(k, v)| {
-                    let v = url::form_urlencoded::parse(format!("v={v}").as_bytes())
-                        .next()
-                        .map(|(_, v)| v.into_owned())
-                        .unwrap_or_else(|| v.to_string());
-                    (k.to_string(), v)
-                })
-                .collect::<Vec<_>>();
-            if pairs.is_empty() {
-                return Err("sas_token is empty or not a query string (sv=…&sig=…)".into());
+            let sas = sas.trim().trim_start_matches('?');
+            if !sas.contains("sig=") {
+                return Err("sas_token must be the SAS query string (sv=…&sig=…)".into());
             }
-            b = b.with_sas_authorization(pairs);
+            // object_store's own parser percent-decodes each value ('+' stays '+')
+            b = b.with_config(object_store::azure::AzureConfigKey::SasKey, sas);
         } else if let (Some(t), Some(c), Some(s)) = (
             &self.azure_tenant_id,
             &self.azure_client_id,

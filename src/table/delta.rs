@@ -12,7 +12,7 @@ use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, OnceLock};
 
 use arrow_array::{Array, RecordBatch};
-use arrow_schema::{DataType, Schema};
+use arrow_schema::DataType;
 use deltalake::kernel::transaction::CommitProperties;
 use deltalake::logstore::{LogStoreFactory, StorageConfig as DeltaStorageConfig, default_logstore};
 use deltalake::protocol::SaveMode;
@@ -138,8 +138,9 @@ impl DeltaTables {
                     return Ok(files);
                 }
                 Err(e) => {
-                    // reload on the next use: the handle is behind the log
-                    self.tables.remove(b.table_dir);
+                    // the handle was taken: the next use reloads the table, and
+                    // the run's flags (replaced, partitions, state) stay
+                    let e = crate::storage::redact(&e);
                     attempt += 1;
                     // another writer created the table or changed its metadata
                     // first: delta-rs does not retry that, so redo the commit
@@ -177,6 +178,11 @@ impl DeltaTables {
                     .table
                     .take()
                     .ok_or_else(|| err("table handle lost".into()))?;
+                if table.version().is_none() {
+                    // opened (e.g. by ACTIVATE_VERSION) but never written
+                    run.table = Some(table);
+                    break;
+                }
                 let url = run.url.clone();
                 let r = store.block_on(state_commit(&table, state));
                 // reload on next use either way: the handle is now behind the log
@@ -189,7 +195,10 @@ impl DeltaTables {
                     // another process committed (its own STATE) meanwhile
                     Err(e) if is_conflict(&e) && attempt + 1 < CONFLICT_ATTEMPTS => attempt += 1,
                     Err(e) => {
-                        return Err(err(format!("table {url}: recording the final STATE: {e}")));
+                        return Err(err(format!(
+                            "table {url}: recording the final STATE: {}",
+                            crate::storage::redact(&e)
+                        )));
                     }
                 }
             }
@@ -230,12 +239,7 @@ impl DeltaTables {
             return Ok(());
         }
         let predicate = format!("{c} < {version} OR {c} IS NULL", c = quote_ident(column));
-        let props = CommitProperties::default()
-            .with_metadata(vec![(
-                "inlet.activate_version".to_string(),
-                Value::from(version),
-            )])
-            .with_max_retries(25);
+        let props = commit_props([("inlet.activate_version", Value::from(version))]);
         let r = store.block_on(async {
             table
                 .delete()
@@ -257,10 +261,10 @@ impl DeltaTables {
                 }
                 Ok(())
             }
-            Err(e) => {
-                self.tables.remove(table_dir);
-                Err(err(format!("table {url}: ACTIVATE_VERSION {version}: {e}")))
-            }
+            Err(e) => Err(err(format!(
+                "table {url}: ACTIVATE_VERSION {version}: {}",
+                crate::storage::redact(&e)
+            ))),
         }
     }
 
@@ -272,6 +276,15 @@ impl DeltaTables {
             run.table = Some(self.store.block_on(open_table(&self.store, &url))?);
         }
         if !self.tables.contains_key(table_dir) {
+            if self.settings.single_table
+                && let Some(other) = self.tables.keys().next()
+            {
+                return Err(format!(
+                    "table_uri names one table, and stream folders '{other}' and '{table_dir}' \
+                     would both write into it; set destination (one table per stream below it) \
+                     or run one stream per load"
+                ));
+            }
             let dir = if self.settings.single_table {
                 ""
             } else {
@@ -300,7 +313,7 @@ impl DeltaTables {
 const CONFLICT_ATTEMPTS: usize = 10;
 
 fn is_conflict(e: &str) -> bool {
-    e.contains("Failed to commit transaction") || e.contains("already exists")
+    e.contains("Failed to commit transaction")
 }
 
 /// The URL of a table folder below the destination.
@@ -350,19 +363,21 @@ pub async fn open_table(store: &Store, url: &str) -> Result<DeltaTable, String> 
 }
 
 fn props(b: &DeltaBatch<'_>) -> CommitProperties {
-    let mut meta = vec![
-        (
-            "inlet.stream".to_string(),
-            Value::String(b.stream.to_string()),
-        ),
-        (
-            "inlet.version".to_string(),
-            Value::String(env!("CARGO_PKG_VERSION").to_string()),
-        ),
-    ];
-    if let Some(s) = &b.state {
-        meta.push(("inlet.state".to_string(), s.clone()));
-    }
+    let state = b.state.clone().map(|s| ("inlet.state", s));
+    commit_props(
+        std::iter::once(("inlet.stream", Value::String(b.stream.to_string()))).chain(state),
+    )
+}
+
+/// Commit properties: inlet's version plus `extra` in the commit info, and
+/// delta-rs' own retries of commits that do not conflict.
+fn commit_props(extra: impl IntoIterator<Item = (&'static str, Value)>) -> CommitProperties {
+    let meta = std::iter::once((
+        "inlet.version",
+        Value::String(env!("CARGO_PKG_VERSION").to_string()),
+    ))
+    .chain(extra)
+    .map(|(k, v)| (k.to_string(), v));
     CommitProperties::default()
         .with_metadata(meta)
         .with_max_retries(25)
@@ -389,8 +404,10 @@ async fn commit(
             partition_overwrite(table, run, s, b).await?
         }
         DeltaMode::Overwrite if !run.replaced => {
+            // marked only once the replacing commit succeeded: a retry replaces again
+            let t = append(table, s, b.batches.clone(), props(b), true).await?;
             run.replaced = true;
-            append(table, s, b.batches.clone(), props(b), true).await?
+            t
         }
         DeltaMode::Overwrite => append(table, s, b.batches.clone(), props(b), false).await?,
     };
@@ -407,14 +424,7 @@ async fn state_commit(table: &DeltaTable, state: &Value) -> Result<(), String> {
     use deltalake::protocol::{DeltaOperation, OutputMode};
     let snapshot = table.snapshot().map_err(|e| e.to_string())?;
     let now = chrono::Utc::now().timestamp_millis();
-    let props = CommitProperties::default()
-        .with_metadata(vec![
-            ("inlet.state".to_string(), state.clone()),
-            (
-                "inlet.version".to_string(),
-                Value::String(env!("CARGO_PKG_VERSION").to_string()),
-            ),
-        ])
+    let props = commit_props([("inlet.state", state.clone())])
         .with_application_transaction(Transaction::new_with_last_update("inlet", now, Some(now)))
         .with_max_retries(25);
     CommitBuilder::from(props)
@@ -515,7 +525,7 @@ async fn partition_overwrite(
             .with_commit_properties(if seen.is_empty() {
                 props(b)
             } else {
-                CommitProperties::default().with_max_retries(25)
+                commit_props([])
             });
         if let Some(wp) = &s.writer_properties {
             w = w.with_writer_properties(wp.clone());
@@ -631,9 +641,4 @@ impl LogStoreFactory for InletLogStores {
             options,
         ))
     }
-}
-
-/// Helper for tests and maintenance: the arrow schema of a loaded table.
-pub fn arrow_schema(table: &DeltaTable) -> Option<Arc<Schema>> {
-    schema_check::table_arrow_schema(table).ok()
 }

@@ -88,7 +88,7 @@ pub enum Job {
     /// The run's final STATE, to record in every Delta table of the run
     /// (after every batch before it is committed).
     State {
-        /// Ledger id (a batch of its own, so a failure holds the STATE back).
+        /// Ledger id (a batch of its own: a failure fails the load).
         id: BatchId,
         /// The state value.
         state: serde_json::Value,
@@ -181,8 +181,12 @@ impl FileWriter {
         let handle = std::thread::Builder::new()
             .name("inlet-writer".into())
             .spawn(move || {
+                // after a failed job nothing more is written: a later Delta
+                // commit would record a STATE covering the failed batch
+                let mut failed = false;
                 for job in rx {
-                    let d = w.run(job);
+                    let d = if failed { w.skip(job) } else { w.run(job) };
+                    failed |= d.result.is_err();
                     if done_tx.send(d).is_err() {
                         return;
                     }
@@ -214,6 +218,20 @@ impl FileWriter {
 }
 
 impl Worker {
+    /// A job not run because an earlier one failed.
+    fn skip(&mut self, job: Job) -> Done {
+        let (id, stream) = match job {
+            Job::Batch { id, names, .. } | Job::Activate { id, names, .. } => (id, names.stream),
+            Job::State { id, .. } => (id, String::new()),
+            Job::Raw { id, stream, .. } => (id, stream),
+        };
+        Done {
+            id,
+            stream,
+            result: Err(TableError::WriterGone),
+        }
+    }
+
     fn run(&mut self, job: Job) -> Done {
         match job {
             Job::Batch {

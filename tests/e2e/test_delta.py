@@ -479,3 +479,22 @@ def test_activate_version_removes_rows_of_earlier_versions(run_inlet, dest):
     assert "DELETE" in ops
     d = duck(dest / "public-t", "SELECT count(*) AS n FROM TABLE")
     assert d[0]["n"] == 5
+
+
+def test_table_uri_is_one_table(run_inlet, dest):
+    """Mage's table_uri names one table: two streams into it are refused, not mixed."""
+    cfg = {"table_uri": str(dest / "one"), "format": "delta"}
+    data = lines(schema_msg("a", SCHEMA), record_msg("a", rec(1)),
+                 schema_msg("b", SCHEMA), record_msg("b", rec(2)))
+    proc = run_inlet(cfg, data)
+    assert proc.returncode == 5, explain(proc)
+    assert "table_uri names one table" in err_text(proc)
+
+
+def test_maintenance_on_a_missing_table_creates_nothing(inlet_bin, tmp_path, child_env):
+    missing = tmp_path / "no" / "such" / "table"
+    for cmd in ("state", "history", "optimize"):
+        p = subprocess.run([str(inlet_bin), cmd, str(missing)], capture_output=True,
+                           env=child_env(), timeout=60)
+        assert p.returncode == 5 and "no such folder" in err_text(p), explain(p)
+    assert not (tmp_path / "no").exists()
