@@ -77,6 +77,11 @@ pub struct Decoder {
     /// Check constraints (`validate_records`).
     pub validate: bool,
     scratch: Vec<u8>,
+    /// Key order of the last top-level record: `root_order[i]` is the field
+    /// that followed field `i` (`[n]`: the first one). Taps emit every record
+    /// with the same key order, often not the schema's, so this is the best
+    /// guess for the next key.
+    root_order: Vec<usize>,
 }
 
 impl Decoder {
@@ -85,7 +90,27 @@ impl Decoder {
         Decoder {
             validate,
             scratch: Vec::new(),
+            root_order: Vec::new(),
         }
+    }
+
+    /// [`Decoder::object`] for a top-level record, guessing keys in the order
+    /// the previous record had them.
+    pub fn record(
+        &mut self,
+        sc: &mut Scanner<'_>,
+        plan: &ObjectPlan,
+        cols: &mut [Column],
+        row: usize,
+        unknown: &mut dyn FnMut(&[u8]),
+    ) -> Result<(), RecordError> {
+        let mut order = std::mem::take(&mut self.root_order);
+        if order.len() != plan.fields.len() + 1 {
+            order = vec![usize::MAX; plan.fields.len() + 1];
+        }
+        let r = self.object_in_order(sc, plan, cols, row, unknown, Some(&mut order));
+        self.root_order = order;
+        r
     }
 
     /// Decodes an object at the cursor into `cols` (one per field of `plan`),
@@ -99,6 +124,18 @@ impl Decoder {
         row: usize,
         unknown: &mut dyn FnMut(&[u8]),
     ) -> Result<(), RecordError> {
+        self.object_in_order(sc, plan, cols, row, unknown, None)
+    }
+
+    fn object_in_order(
+        &mut self,
+        sc: &mut Scanner<'_>,
+        plan: &ObjectPlan,
+        cols: &mut [Column],
+        row: usize,
+        unknown: &mut dyn FnMut(&[u8]),
+        mut order: Option<&mut [usize]>,
+    ) -> Result<(), RecordError> {
         if !sc.begin_object()? {
             let v = sc.skip_value()?;
             return Err(RecordError::invalid(format!(
@@ -108,11 +145,18 @@ impl Decoder {
         }
         let mut first = true;
         let mut hint = 0;
+        let mut prev = plan.fields.len();
         let mut key_buf = Vec::new();
         loop {
-            // keys usually come in schema order: match the expected one in place
-            let i = match plan.quoted.get(hint).and_then(Option::as_deref) {
-                Some(q) if sc.try_key(first, q)? => hint,
+            // match the expected key in place: the one that followed the
+            // previous key last time, else the next in schema order
+            let guess = match &order {
+                Some(o) => o.get(prev).copied().filter(|g| *g < plan.fields.len()),
+                None => None,
+            }
+            .unwrap_or(hint);
+            let i = match plan.quoted.get(guess).and_then(Option::as_deref) {
+                Some(q) if sc.try_key(first, q)? => guess,
                 _ => {
                     let Some((raw_key, escaped)) = sc.next_key(first)? else {
                         break;
@@ -152,6 +196,10 @@ impl Decoder {
             self.value(sc, field, &mut cols[i])
                 .map_err(|e| e.at(&field.name))?;
             hint = i + 1;
+            if let Some(o) = order.as_deref_mut() {
+                o[prev] = i;
+            }
+            prev = i;
         }
         for (field, col) in plan.fields.iter().zip(cols.iter_mut()) {
             if col.len() == row {
@@ -551,7 +599,7 @@ mod tests {
         for r in records {
             let mut sc = Scanner::new(r.as_bytes());
             match dec
-                .object(&mut sc, &s.root, &mut cols, rows, &mut |_| {})
+                .record(&mut sc, &s.root, &mut cols, rows, &mut |_| {})
                 .and_then(|_| sc.end().map_err(Into::into))
             {
                 Ok(()) => rows += 1,
@@ -632,5 +680,45 @@ mod tests {
         let (batch, errors) = decode(schema, &[r#"{"n": "12", "s": 5}"#], false);
         assert!(errors.is_empty(), "{errors:?}");
         assert_eq!(batch.num_rows(), 1);
+    }
+
+    #[test]
+    fn key_order_changes_between_records() {
+        let schema = json!({"type": "object", "properties": {
+            "a": {"type": "integer"}, "b": {"type": ["null", "string"]},
+            "c": {"type": ["null", "boolean"]}, "d": {"type": ["null", "integer"]}}});
+        let (batch, errors) = decode(
+            schema,
+            &[
+                r#"{"d": 4, "b": "x", "a": 1, "c": true}"#,
+                r#"{"d": 5, "b": "y", "a": 2, "c": false}"#,
+                r#"{"a": 3, "c": null, "d": 6}"#,
+                r#"{"c": true, "a": 4, "b": "z", "d": 7, "b": "again"}"#,
+                r#"{"b": "w", "a": 5}"#,
+            ],
+            true,
+        );
+        assert_eq!(errors.len(), 1, "{errors:?}");
+        assert!(errors[0].contains("twice"), "{errors:?}");
+        let ints = |i: usize| {
+            let c = batch
+                .column(i)
+                .as_any()
+                .downcast_ref::<arrow_array::Int64Array>()
+                .unwrap();
+            (0..c.len())
+                .map(|r| c.is_valid(r).then(|| c.value(r)))
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(ints(0), vec![Some(1), Some(2), Some(3), Some(5)]);
+        assert_eq!(ints(3), vec![Some(4), Some(5), Some(6), None]);
+        let b = batch
+            .column(1)
+            .as_any()
+            .downcast_ref::<arrow_array::StringArray>()
+            .unwrap();
+        assert_eq!(b.value(0), "x");
+        assert!(b.is_null(2));
+        assert_eq!(b.value(3), "w");
     }
 }

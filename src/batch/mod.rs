@@ -160,7 +160,7 @@ impl StreamBuffer {
         let start = sc.peek().map(|_| sc.pos()).unwrap_or(0);
         let res = self
             .decoder
-            .object(
+            .record(
                 sc,
                 &self.schema.root,
                 &mut self.cols,
