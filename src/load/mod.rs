@@ -168,7 +168,7 @@ pub fn run(
         single_table: cfg.destination.as_deref().is_none_or(str::is_empty)
             && cfg.storage.table_uri.is_some(),
         deleted_at_column: cfg.column_header_format.apply("_sdc_deleted_at"),
-        writer_properties: None,
+        writer_properties: Some(encoder.parquet_properties()),
     });
     let writer = FileWriter::start(
         store.clone(),

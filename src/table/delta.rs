@@ -125,10 +125,7 @@ impl DeltaTables {
                 .ok_or_else(|| err("table handle lost".into()))?;
             match store.block_on(commit(table, run, &settings, &b, &url)) {
                 Ok((table, files)) => {
-                    // On Azure the handle delta-rs updates in place after a
-                    // commit fails the next commit ("Invalid table version",
-                    // seen with Azurite): load the table afresh instead.
-                    if !matches!(store.location(), Location::Azure { .. }) {
+                    if reuse_handle(&store) {
                         run.table = Some(table);
                     }
                     if b.state.is_some() {
@@ -256,7 +253,7 @@ impl DeltaTables {
                     deleted = m.num_deleted_rows,
                     "ACTIVATE_VERSION: rows of earlier versions deleted"
                 );
-                if !matches!(store.location(), Location::Azure { .. }) {
+                if reuse_handle(&store) {
                     run.table = Some(t);
                 }
                 Ok(())
@@ -328,23 +325,28 @@ pub fn table_url(store: &Store, table_dir: &str) -> Result<String, String> {
                 .map_err(|_| format!("{} is not an absolute folder", dir.display()))?
                 .to_string()
         }
-        loc => {
-            let (scheme, root) = match loc {
-                Location::S3 { bucket, .. } => ("s3", bucket.clone()),
-                Location::Gcs { bucket, .. } => ("gs", bucket.clone()),
-                Location::Azure { container, .. } => ("az", container.clone()),
-                Location::Local { .. } => unreachable!("handled above"),
-            };
-            let prefix = loc.prefix().trim_matches('/');
-            let path = [prefix, rel]
-                .iter()
-                .filter(|p| !p.is_empty())
-                .copied()
-                .collect::<Vec<_>>()
-                .join("/");
-            format!("{scheme}://{root}/{path}")
-        }
+        Location::S3 { bucket, prefix } => cloud_url("s3", bucket, prefix, rel),
+        Location::Gcs { bucket, prefix } => cloud_url("gs", bucket, prefix, rel),
+        Location::Azure {
+            container, prefix, ..
+        } => cloud_url("az", container, prefix, rel),
     })
+}
+
+fn cloud_url(scheme: &str, root: &str, prefix: &str, rel: &str) -> String {
+    let path = [prefix.trim_matches('/'), rel]
+        .into_iter()
+        .filter(|p| !p.is_empty())
+        .collect::<Vec<_>>()
+        .join("/");
+    format!("{scheme}://{root}/{path}")
+}
+
+/// Whether a table handle delta-rs updated after a commit may be reused. On
+/// Azure it fails the next commit ("Invalid table version", seen with
+/// Azurite), so the table is loaded afresh there instead.
+fn reuse_handle(store: &Store) -> bool {
+    !matches!(store.location(), Location::Azure { .. })
 }
 
 /// Opens (or prepares to create) the table at `url`, on inlet's own object
@@ -463,15 +465,24 @@ async fn append(
         } else {
             SchemaMode::Merge
         })
-        .with_commit_properties(props)
-        .with_target_file_size(s.target_file_size.and_then(std::num::NonZeroU64::new));
+        .with_commit_properties(props);
+    w = file_settings(w, s);
+    w.await.map_err(|e| e.to_string())
+}
+
+/// What every write of the load shares: Parquet settings, file size, partitions.
+fn file_settings(
+    mut w: deltalake::operations::write::WriteBuilder,
+    s: &DeltaSettings,
+) -> deltalake::operations::write::WriteBuilder {
+    w = w.with_target_file_size(s.target_file_size.and_then(std::num::NonZeroU64::new));
     if let Some(wp) = &s.writer_properties {
         w = w.with_writer_properties(wp.clone());
     }
     if !s.partition_columns.is_empty() {
         w = w.with_partition_columns(s.partition_columns.clone());
     }
-    w.await.map_err(|e| e.to_string())
+    w
 }
 
 /// Replaces each partition the first time the run brings rows for it; rows
@@ -519,17 +530,13 @@ async fn partition_overwrite(
             .write(fresh)
             .with_save_mode(SaveMode::Overwrite)
             .with_schema_mode(SchemaMode::Merge)
-            .with_partition_columns(s.partition_columns.clone())
-            .with_target_file_size(s.target_file_size.and_then(std::num::NonZeroU64::new))
             // the STATE goes with the last commit of the flush
             .with_commit_properties(if seen.is_empty() {
                 props(b)
             } else {
                 commit_props([])
             });
-        if let Some(wp) = &s.writer_properties {
-            w = w.with_writer_properties(wp.clone());
-        }
+        w = file_settings(w, s);
         if exists {
             w = w.with_replace_where(predicate);
         }

@@ -169,10 +169,7 @@ impl FileWriter {
         let (done_tx, done) = mpsc::channel();
         let mut w = Worker {
             parts: HashMap::new(),
-            delta: delta.map(|mut d| {
-                d.writer_properties = Some(encoder.parquet_properties());
-                DeltaTables::new(store.clone(), d)
-            }),
+            delta: delta.map(|d| DeltaTables::new(store.clone(), d)),
             store,
             encoder,
             layout,
