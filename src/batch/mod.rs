@@ -3,6 +3,7 @@
 
 pub mod columns;
 pub mod decode;
+pub mod rows;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -11,11 +12,10 @@ use arrow_array::{ArrayRef, RecordBatch, TimestampMicrosecondArray};
 use arrow_schema::{ArrowError, DataType, Field, Schema, SchemaRef, TimeUnit};
 
 use crate::schema::StreamSchema;
-use crate::schema::values::parse_timestamp_us;
 use crate::singer::RecordMeta;
 use crate::singer::scan::{Scanner, SyntaxError};
-use columns::Column;
 pub use decode::{Decoder, RecordError};
+pub use rows::{RowDecoder, RowSpec};
 
 /// Rows per chunk of a batch (see [`StreamBuffer::cut_chunk_if_full`]).
 pub const CHUNK_ROWS: usize = 65_536;
@@ -50,21 +50,14 @@ pub struct StreamBuffer {
     pub schema: Arc<StreamSchema>,
     /// Arrow schema of the sealed batches (data + metadata columns).
     pub arrow: SchemaRef,
-    cols: Vec<Column>,
-    /// Finished chunks of data (+ extracted) arrays.
+    /// Builders of the open chunk (records decoded on this thread).
+    open: RowDecoder,
+    /// Finished chunks of data (+ extracted, version) arrays, in input order.
     chunks: Vec<Vec<ArrayRef>>,
-    /// Rows in `cols` (the open chunk).
-    chunk_rows: usize,
-    extracted: Option<Column>,
-    /// `_sdc_table_version` values (Delta only).
-    versions: Option<Column>,
     stamp_cols: usize,
-    decoder: Decoder,
     rows: usize,
     bytes: usize,
     since: Option<Instant>,
-    unknown_warned: std::collections::HashSet<Vec<u8>>,
-    stream: String,
 }
 
 impl StreamBuffer {
@@ -78,7 +71,7 @@ impl StreamBuffer {
     ) -> Self {
         let mut fields: Vec<Field> = schema.root.fields.iter().map(|f| f.arrow_field()).collect();
         let taken = |fields: &Vec<Field>, n: &str| fields.iter().any(|f| f.name() == n);
-        let mut extracted = None;
+        let mut extracted = false;
         let mut stamp_cols = 0;
         if let Some(prefix) = &meta.prefix {
             for suffix in ["created_at", "updated_at"] {
@@ -91,31 +84,40 @@ impl StreamBuffer {
             let name = headers.apply("_sdc_extracted_at");
             if !taken(&fields, &name) && stamp_cols == 2 {
                 fields.push(Field::new(name, ts_type(), true));
-                extracted = Some(Column::I64(Vec::new(), columns::Validity::default()));
+                extracted = true;
             }
         }
-        let mut versions = None;
+        let mut versions = false;
         let name = headers.apply("_sdc_table_version");
         if meta.table_version && meta.prefix.is_some() && !taken(&fields, &name) {
             fields.push(Field::new(name, DataType::Int64, true));
-            versions = Some(Column::I64(Vec::new(), columns::Validity::default()));
+            versions = true;
         }
-        StreamBuffer {
-            cols: schema.root.fields.iter().map(Column::for_plan).collect(),
-            chunks: Vec::new(),
-            chunk_rows: 0,
-            arrow: Arc::new(Schema::new(fields)),
-            schema,
+        let arrow: SchemaRef = Arc::new(Schema::new(fields));
+        let spec = RowSpec {
+            stream: stream.to_string(),
+            schema: schema.clone(),
+            arrow: arrow.clone(),
             extracted,
             versions,
+            validate,
+            warned: Default::default(),
+        };
+        StreamBuffer {
+            open: RowDecoder::new(Arc::new(spec)),
+            chunks: Vec::new(),
+            arrow,
+            schema,
             stamp_cols,
-            decoder: Decoder::new(validate),
             rows: 0,
             bytes: 0,
             since: None,
-            unknown_warned: Default::default(),
-            stream: stream.to_string(),
         }
+    }
+
+    /// What a decoding thread needs to decode this stream's records.
+    pub fn spec(&self) -> &Arc<RowSpec> {
+        self.open.spec()
     }
 
     /// Rows buffered.
@@ -150,83 +152,29 @@ impl StreamBuffer {
         line_bytes: usize,
         tail: impl FnOnce(&mut Scanner<'a>) -> Result<RecordMeta<'a>, SyntaxError>,
     ) -> Result<(), RecordError> {
-        let stream = &self.stream;
-        let warned = &mut self.unknown_warned;
-        let mut unknown = |k: &[u8]| {
-            if warned.len() < 100 && warned.insert(k.to_vec()) {
-                tracing::warn!(stream = %stream, "records have property '{}' that the SCHEMA does not declare; it is not written", String::from_utf8_lossy(k));
-            }
-        };
-        let start = sc.peek().map(|_| sc.pos()).unwrap_or(0);
-        let res = self
-            .decoder
-            .record(
-                sc,
-                &self.schema.root,
-                &mut self.cols,
-                self.chunk_rows,
-                &mut unknown,
-            )
-            .and_then(|_| {
-                let end = sc.pos();
-                let te = tail(sc)?;
-                self.full_check(&sc.input()[start..end])?;
-                Ok(te)
-            });
-        let meta = match res {
-            Ok(m) => m,
-            Err(e) => {
-                for c in &mut self.cols {
-                    c.truncate(self.chunk_rows);
-                }
-                return Err(e);
-            }
-        };
-        if let Some(Column::I64(d, v)) = &mut self.extracted {
-            match meta.time_extracted.and_then(parse_timestamp_us) {
-                Some(us) => {
-                    d.push(us);
-                    v.push(true)
-                }
-                None => {
-                    d.push(0);
-                    v.push(false)
-                }
-            }
-        }
-        if let Some(Column::I64(d, v)) = &mut self.versions {
-            d.push(meta.version.unwrap_or(0));
-            v.push(meta.version.is_some());
-        }
-        self.rows += 1;
-        self.chunk_rows += 1;
-        self.bytes += line_bytes;
-        if self.since.is_none() {
-            self.since = Some(Instant::now());
-        }
+        self.open.push_from(sc, tail)?;
+        self.counted(1, line_bytes);
         Ok(())
     }
 
-    /// Keywords beyond the fast checks, via the full validator.
-    fn full_check(&self, record: &[u8]) -> Result<(), RecordError> {
-        let Some(v) = &self.schema.fallback else {
+    /// Appends rows decoded elsewhere (arrays as [`RowDecoder::finish`]
+    /// returns them, for this buffer's spec) from `line_bytes` of input.
+    pub fn append(&mut self, arrays: Vec<ArrayRef>, line_bytes: usize) -> Result<(), ArrowError> {
+        let n = arrays.first().map_or(0, |a| a.len());
+        if n == 0 {
             return Ok(());
-        };
-        let value: serde_json::Value =
-            serde_json::from_slice(record).map_err(|e| RecordError::Invalid {
-                path: vec![],
-                msg: e.to_string(),
-            })?;
-        match v.iter_errors(&value).next() {
-            None => Ok(()),
-            Some(e) => {
-                let path = e.instance_path().to_string();
-                let path = path.trim_start_matches('/').replace('/', ".");
-                Err(RecordError::Invalid {
-                    path: if path.is_empty() { vec![] } else { vec![path] },
-                    msg: e.to_string(),
-                })
-            }
+        }
+        self.cut_chunk()?; // rows decoded here before these come first
+        self.chunks.push(arrays);
+        self.counted(n, line_bytes);
+        Ok(())
+    }
+
+    fn counted(&mut self, rows: usize, bytes: usize) {
+        self.rows += rows;
+        self.bytes += bytes;
+        if self.since.is_none() {
+            self.since = Some(Instant::now());
         }
     }
 
@@ -253,45 +201,35 @@ impl StreamBuffer {
     /// buffers stay a few MB: the allocator then reuses them from batch to
     /// batch instead of mapping fresh zeroed pages for every batch.
     pub fn cut_chunk_if_full(&mut self) -> Result<(), ArrowError> {
-        if self.chunk_rows >= CHUNK_ROWS {
+        if self.open.rows() >= CHUNK_ROWS {
             self.cut_chunk()?;
         }
         Ok(())
     }
 
     fn cut_chunk(&mut self) -> Result<(), ArrowError> {
-        if self.chunk_rows == 0 {
-            return Ok(());
+        if self.open.rows() > 0 {
+            self.chunks.push(self.open.finish()?);
         }
-        let fields = self.arrow.fields().clone();
-        let mut arrays: Vec<ArrayRef> = Vec::with_capacity(fields.len());
-        for (c, f) in self.cols.iter_mut().zip(fields.iter()) {
-            arrays.push(c.finish(f)?);
-        }
-        // metadata columns after the data (the stamps are added at seal)
-        let tail = [&mut self.extracted, &mut self.versions];
-        let n_tail = tail.iter().filter(|c| c.is_some()).count();
-        let first = fields.len() - n_tail;
-        for (at, c) in (first..).zip(tail.into_iter().flatten()) {
-            arrays.push(c.finish(&fields[at])?);
-        }
-        self.chunks.push(arrays);
-        self.chunk_rows = 0;
         Ok(())
     }
 
-    /// Takes the buffered rows as RecordBatches of at most [`CHUNK_ROWS`]
-    /// rows each (empty when nothing is buffered); one flush, one schema.
+    /// Takes the buffered rows as RecordBatches (empty when nothing is
+    /// buffered); one flush, one schema.
     pub fn seal(&mut self, now_us: i64) -> Result<Vec<RecordBatch>, ArrowError> {
         self.cut_chunk()?;
-        let data_cols = self.cols.len();
+        let data_cols = self.schema.root.fields.len();
         let mut out = Vec::with_capacity(self.chunks.len());
+        let longest = self.chunks.iter().map(|a| a.first().map_or(0, |a| a.len()));
+        // one stamp array, sliced for every chunk
+        let stamp: ArrayRef = Arc::new(
+            TimestampMicrosecondArray::from(vec![now_us; longest.max().unwrap_or(0)])
+                .with_timezone("UTC"),
+        );
         for mut arrays in std::mem::take(&mut self.chunks) {
             let n = arrays.first().map_or(0, |a| a.len());
-            let stamp: ArrayRef =
-                Arc::new(TimestampMicrosecondArray::from(vec![now_us; n]).with_timezone("UTC"));
             for i in 0..self.stamp_cols {
-                arrays.insert(data_cols + i, stamp.clone());
+                arrays.insert(data_cols + i, stamp.slice(0, n));
             }
             out.push(RecordBatch::try_new(self.arrow.clone(), arrays)?);
         }

@@ -4,7 +4,6 @@
 mod about;
 mod delta_cmds;
 
-use std::io::Read;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -235,13 +234,15 @@ fn load_cmd(a: LoadArgs) -> ExitCode {
             return fail(EXIT_CONFIG, e);
         }
     };
-    let input: Box<dyn Read + Send> = match &a.input {
-        None => Box::new(std::io::stdin()),
+    let input = match &a.input {
+        None => load::Input::stdin(),
         Some(p) => match std::fs::File::open(p) {
-            Ok(f) if p.extension().is_some_and(|e| e == "gz") => Box::new(
+            Ok(f) if p.extension().is_some_and(|e| e == "gz") => load::Input::steady(Box::new(
                 flate2::read::MultiGzDecoder::new(std::io::BufReader::new(f)),
-            ),
-            Ok(f) => Box::new(f),
+            )),
+            // a FIFO can pause like a pipe; a regular file cannot
+            Ok(f) if f.metadata().is_ok_and(|m| m.is_file()) => load::Input::steady(Box::new(f)),
+            Ok(f) => load::Input::other(Box::new(f)),
             Err(e) => {
                 return fail(
                     EXIT_INPUT,

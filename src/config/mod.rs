@@ -123,6 +123,8 @@ pub struct LoadConfig {
     pub compression: Option<String>,
     /// Parquet rows per row group.
     pub row_group_size: usize,
+    /// Decoding threads; 0 = chosen from the number of cores.
+    pub decode_threads: usize,
     /// CSV delimiter.
     #[serde(alias = "delimiter")]
     pub csv_delimiter: String,
@@ -190,6 +192,7 @@ impl Default for LoadConfig {
             format: Format::Parquet,
             compression: None,
             row_group_size: 1 << 20,
+            decode_threads: 0,
             csv_delimiter: ",".into(),
             layout: LayoutKind::Mage,
             object_key_path: String::new(),
@@ -225,6 +228,19 @@ impl Default for LoadConfig {
 const MAX_BATCH_BYTES: u64 = 1_500_000_000;
 
 impl LoadConfig {
+    /// Decoding threads to start: `decode_threads`, or by default one below
+    /// 4 cores (measured on 2: the writer thread sets the pace and a second
+    /// decoder only adds CPU), else half the cores, at most 4.
+    pub fn decode_thread_count(&self) -> usize {
+        match self.decode_threads {
+            0 => match std::thread::available_parallelism().map_or(1, |n| n.get()) {
+                n if n >= 4 => (n / 2).min(4),
+                _ => 1,
+            },
+            n => n,
+        }
+    }
+
     /// Reads files in order, then applies the environment.
     pub fn load(
         files: &[PathBuf],
@@ -315,6 +331,12 @@ impl LoadConfig {
             return bad(
                 "csv_delimiter",
                 format!("must be one ASCII character, got {:?}", self.csv_delimiter),
+            );
+        }
+        if self.decode_threads > 64 {
+            return bad(
+                "decode_threads",
+                "must be at most 64 (0 = chosen from the cores)".into(),
             );
         }
         if self.row_group_size == 0 {

@@ -113,6 +113,13 @@ pub const SETTINGS: &[Setting] = &[
         "Parquet rows per row group.",
     ),
     s(
+        "decode_threads",
+        &[],
+        Integer,
+        "0 (1 below 4 cores, else half the cores, at most 4)",
+        "Threads that decode RECORD lines; 1 decodes on the main thread.",
+    ),
+    s(
         "csv_delimiter",
         &["delimiter"],
         String,

@@ -4,17 +4,20 @@
 //! JSONL write booleans as `true`/`false`, timestamps as RFC 3339 UTC and
 //! nested values as JSON (CSV: JSON text in the cell).
 
+pub mod dictionary;
 mod text;
 
 use std::io::Write;
 use std::sync::Arc;
 
 use arrow_array::RecordBatch;
+use bytes::Bytes;
 use parquet::arrow::ArrowWriter;
 use parquet::basic::{Compression, GzipLevel, ZstdLevel};
 use parquet::file::properties::WriterProperties;
 
 use crate::config::Format;
+pub use dictionary::DictionaryHints;
 
 /// Metadata key marking a Utf8 column that holds JSON text.
 pub const JSON_EXTENSION: &str = "arrow.json";
@@ -113,11 +116,16 @@ impl Encoder {
         }
     }
 
-    /// Encodes batches (one schema) as one complete file.
-    pub fn encode(&self, batches: &[RecordBatch]) -> Result<Vec<u8>, FormatError> {
+    /// Encodes batches (one schema) as one complete file; Parquet files use
+    /// and update the table's dictionary `hints`.
+    pub fn encode(
+        &self,
+        batches: &[RecordBatch],
+        hints: &mut DictionaryHints,
+    ) -> Result<Bytes, FormatError> {
         let size: usize = batches.iter().map(RecordBatch::get_array_memory_size).sum();
         match self.format {
-            Format::Parquet | Format::Delta => self.parquet(batches, size),
+            Format::Parquet | Format::Delta => self.parquet(batches, size, hints),
             Format::Csv | Format::Jsonl => {
                 let mut out = Vec::with_capacity(size / 2);
                 if self.codec == Codec::Gzip {
@@ -127,7 +135,7 @@ impl Encoder {
                 } else {
                     self.text(batches, &mut out)?;
                 }
-                Ok(out)
+                Ok(Bytes::from(out))
             }
         }
     }
@@ -149,6 +157,10 @@ impl Encoder {
 
     /// Parquet writer settings (files and Delta data files alike).
     pub fn parquet_properties(&self) -> WriterProperties {
+        self.parquet_builder().build()
+    }
+
+    fn parquet_builder(&self) -> parquet::file::properties::WriterPropertiesBuilder {
         let compression = match self.codec {
             Codec::None => Compression::UNCOMPRESSED,
             Codec::Snappy => Compression::SNAPPY,
@@ -160,20 +172,27 @@ impl Encoder {
             .set_compression(compression)
             .set_max_row_group_row_count(Some(self.row_group_size))
             .set_created_by(format!("inlet {}", env!("CARGO_PKG_VERSION")))
-            .build()
+            .set_dictionary_page_size_limit(dictionary::PAGE_LIMIT)
     }
 
-    fn parquet(&self, batches: &[RecordBatch], size: usize) -> Result<Vec<u8>, FormatError> {
-        let props = self.parquet_properties();
+    fn parquet(
+        &self,
+        batches: &[RecordBatch],
+        size: usize,
+        hints: &mut DictionaryHints,
+    ) -> Result<Bytes, FormatError> {
+        let props = hints.apply(self.parquet_builder()).build();
         let mut out = Vec::with_capacity(size / 4);
         let Some(first) = batches.first() else {
-            return Ok(out);
+            return Ok(Bytes::new());
         };
         let mut w = ArrowWriter::try_new(&mut out, Arc::clone(&first.schema()), Some(props))?;
         for b in batches {
             w.write(b)?;
         }
-        w.close()?;
+        let meta = w.close()?;
+        let out = Bytes::from(out);
+        hints.learn(&out, &meta);
         Ok(out)
     }
 }

@@ -2,13 +2,14 @@
 //! thread, with the ledger deciding when STATE may go out.
 
 mod batch_files;
+mod parallel;
 mod progress;
 mod reject;
 
 use std::collections::{BTreeMap, HashMap};
-use std::io::{Read, Write};
+use std::io::Write;
 use std::sync::Arc;
-use std::sync::mpsc::RecvTimeoutError;
+use std::sync::mpsc::{RecvTimeoutError, TryRecvError};
 use std::time::Duration;
 
 use crate::batch::{Limits, Metadata, StreamBuffer};
@@ -16,11 +17,13 @@ use crate::config::{ConfigError, Format, LoadConfig, SchemaMode, WriteMode};
 use crate::format::{Codec, Encoder};
 use crate::layout::{Layout, PartitionKey, TableNames};
 use crate::schema::{SchemaError, StreamSchema};
+pub use crate::singer::reader::Input;
 use crate::singer::{self, Line};
 use crate::state::{BatchId, Ledger, StateError};
 use crate::storage::{StorageError, Store};
 use crate::table::delta::{DeltaMode, DeltaSettings};
 use crate::table::{Done, FileWriter, Job, TableError};
+use parallel::{Decoded, Event, Pool, Snapshot};
 pub use progress::{Progress, StreamStats};
 use reject::Rejects;
 
@@ -88,6 +91,18 @@ struct Sink {
     keys: Vec<String>,
 }
 
+/// A decoded chunk while its block is applied: rows `..taken` are in the
+/// stream's buffer, rows `taken..next` (`bytes` of input) are counted but not
+/// yet handed over.
+struct Part {
+    stream: String,
+    arrays: Vec<arrow_array::ArrayRef>,
+    line_bytes: Vec<u32>,
+    next: usize,
+    taken: usize,
+    bytes: usize,
+}
+
 /// Bookkeeping after a record was buffered: ledger id, progress, chunking.
 /// Returns whether the stream must be flushed now. (A function of the parts,
 /// not of the router, so the hot path looks the stream up only once.)
@@ -114,7 +129,7 @@ fn after_push(
 /// Runs `inlet load` on `input`, writing STATE values to `stdout`.
 pub fn run(
     cfg: &LoadConfig,
-    input: Box<dyn Read + Send>,
+    input: Input,
     stdout: Box<dyn Write + Send>,
 ) -> Result<Summary, LoadError> {
     let dest = cfg.destination()?;
@@ -200,6 +215,7 @@ pub fn run(
         progress: Progress::new(),
         failure: None,
         line_no: 0,
+        snapshot: Arc::new(Snapshot::default()),
     };
     let outcome = r.read_all(input);
     r.finish(outcome)
@@ -218,39 +234,220 @@ struct Router<'c> {
     progress: Progress,
     failure: Option<LoadError>,
     line_no: u64,
+    /// The streams as decoding threads see them.
+    snapshot: Arc<Snapshot>,
 }
 
 impl Router<'_> {
-    fn read_all(&mut self, input: Box<dyn Read + Send>) -> Result<(), LoadError> {
-        let blocks = singer::reader::spawn(input);
+    fn read_all(&mut self, input: Input) -> Result<(), LoadError> {
+        let threads = self.cfg.decode_thread_count();
+        // decoding threads get bigger blocks: fewer, longer arrays per file
+        let block = if threads > 1 { 4 << 20 } else { 1 << 20 };
+        let blocks = singer::reader::spawn(input, block);
+        if threads > 1 {
+            match Pool::start(threads) {
+                Ok(pool) => {
+                    tracing::debug!("decoding records on {threads} threads");
+                    return self.read_parallel(&blocks, pool);
+                }
+                Err(e) => tracing::warn!("cannot start decoding threads ({e}); decoding on one"),
+            }
+        }
         loop {
             match blocks.recv_timeout(Duration::from_secs(1)) {
-                Ok(Ok(singer::reader::Block { data, utf8 })) => {
-                    let mut start = 0;
-                    for end in memchr::memchr_iter(b'\n', &data) {
-                        self.line_no += 1;
-                        self.line(&data[start..end], utf8)?;
-                        start = end + 1;
-                    }
-                    if start < data.len() {
-                        self.line_no += 1;
-                        self.line(&data[start..], utf8)?;
-                    }
-                }
-                Ok(Err(e)) => {
-                    return Err(LoadError::Input {
-                        line: self.line_no,
-                        stream: None,
-                        msg: format!("cannot read the input: {e}"),
-                    });
-                }
+                Ok(Ok(b)) => self.lines(&b.data, b.utf8)?,
+                Ok(Err(e)) => return Err(self.read_error(e)),
                 Err(RecvTimeoutError::Disconnected) => return Ok(()),
                 Err(RecvTimeoutError::Timeout) => {}
             }
-            self.poll_done(false)?;
-            self.flush_aged()?;
-            self.progress.tick();
+            self.housekeeping()?;
         }
+    }
+
+    /// [`Router::read_all`] with decoding threads: blocks go out as the
+    /// reader delivers them and their results are applied in input order.
+    fn read_parallel(
+        &mut self,
+        blocks: &std::sync::mpsc::Receiver<std::io::Result<singer::reader::Block>>,
+        mut pool: Pool,
+    ) -> Result<(), LoadError> {
+        let mut reading = true;
+        let mut read_error = None;
+        loop {
+            if reading && pool.in_flight() < pool.capacity() {
+                // wait for input only when nothing is being decoded
+                let got = if pool.in_flight() == 0 {
+                    blocks
+                        .recv_timeout(Duration::from_secs(1))
+                        .map_err(|e| match e {
+                            RecvTimeoutError::Timeout => false,
+                            RecvTimeoutError::Disconnected => true,
+                        })
+                } else {
+                    blocks
+                        .try_recv()
+                        .map_err(|e| e == TryRecvError::Disconnected)
+                };
+                match got {
+                    // before any SCHEMA a decoding thread could not decode a
+                    // thing: the block is read here, where its SCHEMAs apply
+                    Ok(Ok(block)) if self.snapshot.streams.is_empty() && pool.in_flight() == 0 => {
+                        self.lines(&block.data, block.utf8)?;
+                    }
+                    Ok(Ok(block)) => {
+                        if let Err(block) = pool.submit(block, self.snapshot.clone()) {
+                            self.lines(&block.data, block.utf8)?;
+                        }
+                        continue;
+                    }
+                    Ok(Err(e)) => {
+                        read_error = Some(e);
+                        reading = false;
+                    }
+                    Err(ended) => reading &= !ended,
+                }
+            }
+            match pool.next() {
+                Some(d) => self.apply(d)?,
+                None if !reading => break,
+                None if pool.in_flight() > 0 => {
+                    return Err(LoadError::Internal("a decoding thread stopped".into()));
+                }
+                None => {}
+            }
+            self.housekeeping()?;
+        }
+        match read_error {
+            Some(e) => Err(self.read_error(e)),
+            None => Ok(()),
+        }
+    }
+
+    fn read_error(&self, e: std::io::Error) -> LoadError {
+        LoadError::Input {
+            line: self.line_no,
+            stream: None,
+            msg: format!("cannot read the input: {e}"),
+        }
+    }
+
+    /// Between blocks: finished writes, age-based flushes, progress.
+    fn housekeeping(&mut self) -> Result<(), LoadError> {
+        self.poll_done(false)?;
+        self.flush_aged()?;
+        self.progress.tick();
+        Ok(())
+    }
+
+    /// The lines of a block, one by one on this thread.
+    fn lines(&mut self, data: &[u8], utf8: bool) -> Result<(), LoadError> {
+        let mut start = 0;
+        for end in memchr::memchr_iter(b'\n', data) {
+            self.line_no += 1;
+            self.line(&data[start..end], utf8)?;
+            start = end + 1;
+        }
+        if start < data.len() {
+            self.line_no += 1;
+            self.line(&data[start..], utf8)?;
+        }
+        Ok(())
+    }
+
+    /// Applies a block decoded by a decoding thread, in input order; a block
+    /// decoded against streams that have changed since is redone here.
+    fn apply(&mut self, d: Decoded) -> Result<(), LoadError> {
+        if d.epoch != self.snapshot.epoch {
+            return self.lines(&d.block.data, d.block.utf8);
+        }
+        let mut parts = Vec::with_capacity(d.chunks.len());
+        for c in d.chunks {
+            let arrays = c.arrays.map_err(|e| {
+                LoadError::Internal(format!("stream '{}': building the batch: {e}", c.stream))
+            })?;
+            parts.push(Part {
+                stream: c.stream,
+                arrays,
+                line_bytes: c.line_bytes,
+                next: 0,
+                taken: 0,
+                bytes: 0,
+            });
+        }
+        for ev in d.events {
+            match ev {
+                Event::Records { chunk, rows } => self.records(&mut parts[chunk], rows)?,
+                Event::Line { start, end } => {
+                    // rows decoded before this line go first
+                    for p in &mut parts {
+                        self.hand_over(p)?;
+                    }
+                    self.line_no += 1;
+                    self.line(&d.block.data[start..end], d.block.utf8)?;
+                }
+            }
+        }
+        for p in &mut parts {
+            self.hand_over(p)?;
+        }
+        Ok(())
+    }
+
+    /// The next `rows` decoded records of a part: the same bookkeeping and
+    /// flush points as records decoded one by one.
+    fn records(&mut self, p: &mut Part, rows: usize) -> Result<(), LoadError> {
+        let end = p.next + rows;
+        self.line_no += rows as u64;
+        while p.next < end {
+            let Some(sink) = self.sinks.get_mut(&p.stream) else {
+                return Err(LoadError::Internal(format!(
+                    "decoded records for unknown stream '{}'",
+                    p.stream
+                )));
+            };
+            if sink.batch.is_none() {
+                sink.batch = Some(self.ledger.open_batch());
+            }
+            let held_rows = sink.buf.rows() + (p.next - p.taken);
+            let held_bytes = sink.buf.bytes() + p.bytes;
+            let (mut n, mut bytes, mut full) = (0, 0, false);
+            while p.next + n < end && !full {
+                bytes += p.line_bytes[p.next + n] as usize;
+                n += 1;
+                full = held_bytes + bytes >= self.limits.max_bytes
+                    || (self.limits.max_rows > 0 && held_rows + n >= self.limits.max_rows);
+            }
+            self.progress.records(sink.stat, n, bytes);
+            p.next += n;
+            p.bytes += bytes;
+            if full {
+                self.hand_over(p)?;
+                self.flush(&p.stream)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Moves a part's records counted so far into its stream's buffer.
+    fn hand_over(&mut self, p: &mut Part) -> Result<(), LoadError> {
+        let n = p.next - p.taken;
+        if n == 0 {
+            return Ok(());
+        }
+        let whole = p.taken == 0 && n == p.line_bytes.len();
+        let arrays = match whole {
+            true => std::mem::take(&mut p.arrays),
+            false => p.arrays.iter().map(|a| a.slice(p.taken, n)).collect(),
+        };
+        let Some(sink) = self.sinks.get_mut(&p.stream) else {
+            return Ok(());
+        };
+        sink.buf.append(arrays, p.bytes).map_err(|e| {
+            LoadError::Internal(format!("stream '{}': building the batch: {e}", p.stream))
+        })?;
+        p.taken = p.next;
+        p.bytes = 0;
+        Ok(())
     }
 
     /// One input line; `utf8` says the whole block was already checked.
@@ -404,6 +601,14 @@ impl Router<'_> {
                 keys,
             },
         );
+        self.snapshot = Arc::new(Snapshot {
+            epoch: self.snapshot.epoch + 1,
+            streams: self
+                .sinks
+                .iter()
+                .map(|(s, sink)| (s.clone(), sink.buf.spec().clone()))
+                .collect(),
+        });
         Ok(())
     }
 

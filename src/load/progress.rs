@@ -70,6 +70,14 @@ impl Progress {
         }
     }
 
+    /// `n` records of `bytes` input were buffered.
+    pub fn records(&mut self, slot: usize, n: usize, bytes: usize) {
+        if let Some((_, st)) = self.streams.get_mut(slot) {
+            st.records += n as u64;
+            st.bytes += bytes as u64;
+        }
+    }
+
     /// A record was rejected.
     pub fn rejected(&mut self, s: &str) {
         let i = self.stream(s);

@@ -6,8 +6,8 @@ use std::io::{self, Read};
 use std::sync::mpsc::{self, Receiver, SyncSender};
 use std::thread;
 
-/// Target size of one block.
-const BLOCK: usize = 1 << 20;
+/// Bytes asked of the input per read.
+const READ: usize = 256 << 10;
 /// Blocks queued ahead of the decoder.
 const QUEUE: usize = 4;
 
@@ -26,23 +26,90 @@ impl Block {
     }
 }
 
-/// Starts the reader thread.
-pub fn spawn(mut input: Box<dyn Read + Send>) -> Receiver<io::Result<Block>> {
+/// Where the Singer messages come from.
+pub struct Input {
+    read: Box<dyn Read + Send>,
+    kind: InputKind,
+}
+
+enum InputKind {
+    /// Reads come back short only at the end (files, decompressed files).
+    Steady,
+    /// A pipe from a tap: a short read may mean the tap paused, which this
+    /// file descriptor tells.
+    #[cfg(unix)]
+    Pollable(std::os::fd::RawFd),
+    /// Anything else: a short read hands over what is there.
+    Other,
+}
+
+impl Input {
+    /// Standard input (usually a pipe from the tap).
+    pub fn stdin() -> Input {
+        Input {
+            read: Box::new(io::stdin()),
+            #[cfg(unix)]
+            kind: InputKind::Pollable(0),
+            #[cfg(not(unix))]
+            kind: InputKind::Other,
+        }
+    }
+
+    /// A file or another source that never waits for a producer.
+    pub fn steady(read: Box<dyn Read + Send>) -> Input {
+        Input {
+            read,
+            kind: InputKind::Steady,
+        }
+    }
+
+    /// Any reader; short reads hand over what was read.
+    pub fn other(read: Box<dyn Read + Send>) -> Input {
+        Input {
+            read,
+            kind: InputKind::Other,
+        }
+    }
+
+    /// After a short read: is more input there without waiting?
+    fn more_ready(&self) -> bool {
+        match self.kind {
+            InputKind::Steady => true,
+            #[cfg(unix)]
+            InputKind::Pollable(fd) => {
+                let mut p = libc::pollfd {
+                    fd,
+                    events: libc::POLLIN,
+                    revents: 0,
+                };
+                // SAFETY: one valid pollfd, zero timeout
+                let r = unsafe { libc::poll(&mut p, 1, 0) };
+                r > 0 && p.revents & libc::POLLIN != 0
+            }
+            InputKind::Other => false,
+        }
+    }
+}
+
+/// Starts the reader thread; blocks hold about `block` bytes while the input
+/// keeps coming, less when the producer pauses (a quiet tap must not hold
+/// back data).
+pub fn spawn(input: Input, block: usize) -> Receiver<io::Result<Block>> {
     let (tx, rx) = mpsc::sync_channel(QUEUE);
     thread::Builder::new()
         .name("inlet-reader".into())
-        .spawn(move || read_loop(&mut input, &tx))
+        .spawn(move || read_loop(input, block, &tx))
         .map_err(|e| tracing::error!("cannot start the reader thread: {e}"))
         .ok();
     rx
 }
 
-fn read_loop(input: &mut dyn Read, tx: &SyncSender<io::Result<Block>>) {
+fn read_loop(mut input: Input, block: usize, tx: &SyncSender<io::Result<Block>>) {
     // one zeroed read buffer, reused; blocks are filled by copying out of it
-    let mut scratch = vec![0u8; BLOCK / 4];
-    let mut buf: Vec<u8> = Vec::with_capacity(BLOCK);
+    let mut scratch = vec![0u8; READ];
+    let mut buf: Vec<u8> = Vec::with_capacity(block);
     loop {
-        let n = match input.read(&mut scratch) {
+        let n = match input.read.read(&mut scratch) {
             Ok(n) => n,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
             Err(e) => {
@@ -58,11 +125,10 @@ fn read_loop(input: &mut dyn Read, tx: &SyncSender<io::Result<Block>>) {
         }
         let had_newline = memchr::memchr(b'\n', &scratch[..n]).is_some();
         buf.extend_from_slice(&scratch[..n]);
-        // hand over whole lines when the block is big enough, or when the
-        // producer paused (a short read): a quiet tap must not hold back data
-        if had_newline && (buf.len() >= BLOCK || n < scratch.len()) {
+        let hand_over = buf.len() >= block || (n < scratch.len() && !input.more_ready());
+        if had_newline && hand_over {
             let cut = memchr::memrchr(b'\n', &buf).map_or(0, |p| p + 1);
-            let mut next = Vec::with_capacity(BLOCK.max(buf.len() - cut));
+            let mut next = Vec::with_capacity(block.max(buf.len() - cut));
             next.extend_from_slice(&buf[cut..]);
             buf.truncate(cut);
             if tx
@@ -85,8 +151,11 @@ mod tests {
         for i in 0..50_000 {
             text.extend_from_slice(format!("{{\"n\":{i}}}\n").as_bytes());
         }
-        text.extend_from_slice(&vec![b'x'; 3 * BLOCK]); // a long last line without newline
-        let rx = spawn(Box::new(std::io::Cursor::new(text.clone())));
+        text.extend_from_slice(&vec![b'x'; 3 << 20]); // a long last line without newline
+        let rx = spawn(
+            Input::other(Box::new(std::io::Cursor::new(text.clone()))),
+            1 << 20,
+        );
         let mut all = Vec::new();
         for b in rx {
             let b = b.unwrap();

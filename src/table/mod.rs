@@ -11,7 +11,7 @@ use arrow_array::RecordBatch;
 use bytes::Bytes;
 use chrono::Utc;
 
-use crate::format::{Encoder, FormatError};
+use crate::format::{DictionaryHints, Encoder, FormatError};
 use crate::layout::{Layout, PartitionKey, TableNames, part_number, partition_rows};
 use crate::state::BatchId;
 use crate::storage::{StorageError, Store};
@@ -152,6 +152,8 @@ struct Worker {
     layout: Layout,
     partitions: Vec<PartitionKey>,
     parts: HashMap<String, u64>,
+    /// Per stream: which columns are worth a Parquet dictionary.
+    dictionaries: HashMap<String, DictionaryHints>,
     delta: Option<DeltaTables>,
 }
 
@@ -169,6 +171,7 @@ impl FileWriter {
         let (done_tx, done) = mpsc::channel();
         let mut w = Worker {
             parts: HashMap::new(),
+            dictionaries: HashMap::new(),
             delta: delta.map(|d| DeltaTables::new(store.clone(), d)),
             store,
             encoder,
@@ -339,15 +342,14 @@ impl Worker {
         let mut written = Vec::with_capacity(groups.len());
         for (partition, rows) in groups {
             let n: usize = rows.iter().map(RecordBatch::num_rows).sum();
-            let bytes =
-                Bytes::from(
-                    self.encoder
-                        .encode(&rows)
-                        .map_err(|source| TableError::Format {
-                            stream: stream(),
-                            source,
-                        })?,
-                );
+            let hints = self.dictionaries.entry(names.stream.clone()).or_default();
+            let bytes = self
+                .encoder
+                .encode(&rows, hints)
+                .map_err(|source| TableError::Format {
+                    stream: stream(),
+                    source,
+                })?;
             let path = self
                 .publish(names, &partition, bytes.clone())
                 .map_err(|source| TableError::Storage {
