@@ -338,7 +338,7 @@ impl Column {
                 },
                 _,
             ) => {
-                let offs = std::mem::replace(offsets, vec![0]);
+                let offs = take_offsets(offsets);
                 Arc::new(StringArray::try_new(
                     OffsetBuffer::new(ScalarBuffer::from(offs)),
                     Buffer::from_vec(take(data)),
@@ -365,7 +365,7 @@ impl Column {
                 },
                 DataType::List(item),
             ) => {
-                let offs = std::mem::replace(offsets, vec![0]);
+                let offs = take_offsets(offsets);
                 let values = child.finish(item)?;
                 Arc::new(ListArray::try_new(
                     item.clone(),
@@ -390,6 +390,13 @@ impl Column {
 fn take<T>(v: &mut Vec<T>) -> Vec<T> {
     let hint = v.len() + v.len() / 8;
     std::mem::replace(v, Vec::with_capacity(hint))
+}
+
+/// [`take`] for offsets: the next batch starts with its leading 0.
+fn take_offsets(v: &mut Vec<i32>) -> Vec<i32> {
+    let mut next = Vec::with_capacity(v.len() + v.len() / 8);
+    next.push(0);
+    std::mem::replace(v, next)
 }
 
 #[cfg(test)]

@@ -19,6 +19,8 @@ pub use rows::{RowDecoder, RowSpec};
 
 /// Rows per chunk of a batch (see [`StreamBuffer::cut_chunk_if_full`]).
 pub const CHUNK_ROWS: usize = 65_536;
+/// Appended chunks smaller than this are merged (see [`StreamBuffer::append`]).
+const SMALL_CHUNK_ROWS: usize = 4_096;
 
 /// When a stream's buffer is flushed.
 #[derive(Debug, Clone, Copy)]
@@ -54,6 +56,9 @@ pub struct StreamBuffer {
     open: RowDecoder,
     /// Finished chunks of data (+ extracted, version) arrays, in input order.
     chunks: Vec<Vec<ArrayRef>>,
+    /// Small appended chunks that come after `chunks`, merged once they add up.
+    small: Vec<Vec<ArrayRef>>,
+    small_rows: usize,
     stamp_cols: usize,
     rows: usize,
     bytes: usize,
@@ -106,6 +111,8 @@ impl StreamBuffer {
         StreamBuffer {
             open: RowDecoder::new(Arc::new(spec)),
             chunks: Vec::new(),
+            small: Vec::new(),
+            small_rows: 0,
             arrow,
             schema,
             stamp_cols,
@@ -157,16 +164,58 @@ impl StreamBuffer {
         Ok(())
     }
 
-    /// Appends rows decoded elsewhere (arrays as [`RowDecoder::finish`]
-    /// returns them, for this buffer's spec) from `line_bytes` of input.
-    pub fn append(&mut self, arrays: Vec<ArrayRef>, line_bytes: usize) -> Result<(), ArrowError> {
-        let n = arrays.first().map_or(0, |a| a.len());
-        if n == 0 {
+    /// Appends `rows` rows decoded elsewhere (arrays as
+    /// [`RowDecoder::finish`] returns them, for this buffer's spec) from
+    /// `line_bytes` of input.
+    pub fn append(
+        &mut self,
+        arrays: Vec<ArrayRef>,
+        rows: usize,
+        line_bytes: usize,
+    ) -> Result<(), ArrowError> {
+        if rows == 0 {
             return Ok(());
         }
+        if arrays.is_empty() {
+            return Err(ArrowError::SchemaError(
+                "the stream has no columns to write (its SCHEMA declares no properties)".into(),
+            ));
+        }
         self.cut_chunk()?; // rows decoded here before these come first
-        self.chunks.push(arrays);
-        self.counted(n, line_bytes);
+        if rows < SMALL_CHUNK_ROWS {
+            // gathered and merged: thousands of tiny batches would cost the
+            // writer more than one copy
+            self.small.push(arrays);
+            self.small_rows += rows;
+            if self.small_rows >= SMALL_CHUNK_ROWS {
+                self.merge_small()?;
+            }
+        } else {
+            self.merge_small()?;
+            self.chunks.push(arrays);
+        }
+        self.counted(rows, line_bytes);
+        Ok(())
+    }
+
+    /// Turns the gathered small chunks into one chunk.
+    fn merge_small(&mut self) -> Result<(), ArrowError> {
+        let small = std::mem::take(&mut self.small);
+        self.small_rows = 0;
+        match small.len() {
+            0 => {}
+            1 => self.chunks.extend(small),
+            _ => {
+                let merged = (0..small[0].len())
+                    .map(|c| {
+                        let parts: Vec<&dyn arrow_array::Array> =
+                            small.iter().map(|a| a[c].as_ref()).collect();
+                        arrow_select::concat::concat(&parts)
+                    })
+                    .collect::<Result<Vec<_>, _>>()?;
+                self.chunks.push(merged);
+            }
+        }
         Ok(())
     }
 
@@ -208,6 +257,7 @@ impl StreamBuffer {
     }
 
     fn cut_chunk(&mut self) -> Result<(), ArrowError> {
+        self.merge_small()?;
         if self.open.rows() > 0 {
             self.chunks.push(self.open.finish()?);
         }

@@ -24,6 +24,13 @@ use parquet::schema::types::ColumnPath;
 /// Files between two probes with every dictionary on.
 pub const PROBE_EVERY: u64 = 16;
 
+/// Rows a probe file needs before its dictionaries say anything: in a few
+/// rows every value is distinct.
+const MIN_PROBE_ROWS: i64 = 10_000;
+
+/// Non-null values a column needs in a probe to be judged.
+const MIN_JUDGED_VALUES: i64 = 1_000;
+
 /// Largest dictionary page per column chunk. Bigger than parquet's 1 MB
 /// default so that a text column with a few thousand distinct long values
 /// (descriptions, addresses) stays dictionary-encoded for a whole batch
@@ -55,11 +62,14 @@ impl DictionaryHints {
 
     /// Learns from a file just written with [`DictionaryHints::apply`]'s settings.
     pub fn learn(&mut self, file: &Bytes, meta: &ParquetMetaData) {
-        let probing = self.probing();
-        self.files += 1;
-        if !probing {
+        if !self.probing() {
+            self.files += 1;
             return;
         }
+        if meta.file_metadata().num_rows() < MIN_PROBE_ROWS {
+            return; // too small to tell (an early flush): the next file probes
+        }
+        self.files += 1;
         self.plain.clear();
         for rg in meta.row_groups() {
             for c in rg.columns() {
@@ -90,7 +100,7 @@ fn mostly_distinct(file: &Bytes, rows: i64, c: &ColumnChunkMetaData) -> bool {
     }
     let nulls = c.statistics().and_then(|s| s.null_count_opt()).unwrap_or(0) as i64;
     let values = c.num_values() - nulls;
-    if values <= 0 {
+    if values < MIN_JUDGED_VALUES {
         return false;
     }
     let reader = SerializedPageReader::new(Arc::new(file.clone()), c, rows.max(0) as usize, None);
@@ -161,5 +171,21 @@ mod tests {
             has_dictionary(&probe, 0),
             "every {PROBE_EVERY}th file probes"
         );
+        // a probe too small to judge leaves the decision as it was ...
+        assert_eq!(h.plain_columns(), vec!["id".to_string()]);
+        // ... and the next file probes again
+        let (_, again) = write(&mut h, 10_000);
+        assert!(has_dictionary(&again, 0));
+        let (_, after) = write(&mut h, 10_000);
+        assert!(!has_dictionary(&after, 0));
+    }
+
+    #[test]
+    fn a_small_first_file_decides_nothing() {
+        let mut h = DictionaryHints::default();
+        write(&mut h, 50);
+        assert!(h.plain_columns().is_empty());
+        let (_, next) = write(&mut h, 50);
+        assert!(has_dictionary(&next, 0), "still probing");
     }
 }

@@ -295,8 +295,8 @@ impl Router<'_> {
                         self.lines(&block.data, block.utf8)?;
                     }
                     Ok(Ok(block)) => {
-                        if let Err(block) = pool.submit(block, self.snapshot.clone()) {
-                            self.lines(&block.data, block.utf8)?;
+                        if pool.submit(block, self.snapshot.clone()).is_err() {
+                            return Err(LoadError::Internal("a decoding thread stopped".into()));
                         }
                         continue;
                     }
@@ -307,13 +307,13 @@ impl Router<'_> {
                     Err(ended) => reading &= !ended,
                 }
             }
-            match pool.next() {
-                Some(d) => self.apply(d)?,
-                None if !reading => break,
-                None if pool.in_flight() > 0 => {
-                    return Err(LoadError::Internal("a decoding thread stopped".into()));
+            if pool.in_flight() > 0 {
+                match pool.next() {
+                    Some(d) => self.apply(d)?,
+                    None => return Err(LoadError::Internal("a decoding thread stopped".into())),
                 }
-                None => {}
+            } else if !reading {
+                break;
             }
             self.housekeeping()?;
         }
@@ -377,10 +377,17 @@ impl Router<'_> {
         for ev in d.events {
             match ev {
                 Event::Records { chunk, rows } => self.records(&mut parts[chunk], rows)?,
-                Event::Line { start, end } => {
-                    // rows decoded before this line go first
-                    for p in &mut parts {
-                        self.hand_over(p)?;
+                Event::Line {
+                    start,
+                    end,
+                    touches_buffers,
+                } => {
+                    // rows decoded before this line go first (a STATE line
+                    // needs none: their batches are already open)
+                    if touches_buffers {
+                        for p in &mut parts {
+                            self.hand_over(p)?;
+                        }
                     }
                     self.line_no += 1;
                     self.line(&d.block.data[start..end], d.block.utf8)?;
@@ -442,7 +449,7 @@ impl Router<'_> {
         let Some(sink) = self.sinks.get_mut(&p.stream) else {
             return Ok(());
         };
-        sink.buf.append(arrays, p.bytes).map_err(|e| {
+        sink.buf.append(arrays, n, p.bytes).map_err(|e| {
             LoadError::Internal(format!("stream '{}': building the batch: {e}", p.stream))
         })?;
         p.taken = p.next;

@@ -47,6 +47,9 @@ pub enum Event {
         start: usize,
         /// End offset (exclusive, without the newline).
         end: usize,
+        /// It may add to a stream's buffer (anything but STATE and ignored
+        /// or unparsable lines), so earlier decoded rows must be there first.
+        touches_buffers: bool,
     },
 }
 
@@ -212,12 +215,20 @@ fn decode_block(block: Block, snap: &Snapshot, decoders: &mut Decoders) -> Decod
             false => decode_record(line, decoders, &mut chunks, &mut events),
         };
         if outcome != Outcome::Decoded {
-            if outcome == Outcome::NotRecord
-                && matches!(singer::parse_line(line), Ok(Line::Schema(_)))
-            {
-                barrier = true; // later lines may depend on this SCHEMA
+            let mut touches_buffers = true;
+            if outcome == Outcome::NotRecord {
+                match singer::parse_line(line) {
+                    // later lines may depend on this SCHEMA
+                    Ok(Line::Schema(_)) => barrier = true,
+                    Ok(Line::State(_) | Line::Ignored(_)) | Err(_) => touches_buffers = false,
+                    Ok(_) => {}
+                }
             }
-            events.push(Event::Line { start, end });
+            events.push(Event::Line {
+                start,
+                end,
+                touches_buffers,
+            });
         }
         start = end + 1;
     }
@@ -338,7 +349,7 @@ mod tests {
             .events
             .iter()
             .filter_map(|e| match *e {
-                Event::Line { start, end } => {
+                Event::Line { start, end, .. } => {
                     Some(std::str::from_utf8(&d.block.data[start..end]).unwrap())
                 }
                 _ => None,
@@ -349,6 +360,17 @@ mod tests {
             lines[0].contains("STATE") && lines[1].contains("bad") && lines[2].contains("\"b\"")
         );
         assert_eq!(d.events[0], Event::Records { chunk: 0, rows: 2 });
+        let touches: Vec<bool> = d
+            .events
+            .iter()
+            .filter_map(|e| match *e {
+                Event::Line {
+                    touches_buffers, ..
+                } => Some(touches_buffers),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(touches, [false, true, true], "a STATE needs no hand-over");
         assert_eq!(d.events[4], Event::Records { chunk: 0, rows: 1 });
         let chunk = &d.chunks[0];
         assert_eq!(chunk.arrays.as_ref().unwrap()[0].len(), 3);

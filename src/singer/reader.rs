@@ -71,10 +71,11 @@ impl Input {
         }
     }
 
-    /// After a short read: is more input there without waiting?
-    fn more_ready(&self) -> bool {
+    /// After a read (`short`: less than asked): would the next read wait
+    /// for the producer? Then what was read is handed over now.
+    fn paused(&self, short: bool) -> bool {
         match self.kind {
-            InputKind::Steady => true,
+            InputKind::Steady => false,
             #[cfg(unix)]
             InputKind::Pollable(fd) => {
                 let mut p = libc::pollfd {
@@ -84,9 +85,9 @@ impl Input {
                 };
                 // SAFETY: one valid pollfd, zero timeout
                 let r = unsafe { libc::poll(&mut p, 1, 0) };
-                r > 0 && p.revents & libc::POLLIN != 0
+                !(r > 0 && p.revents & (libc::POLLIN | libc::POLLHUP) != 0)
             }
-            InputKind::Other => false,
+            InputKind::Other => short,
         }
     }
 }
@@ -108,6 +109,7 @@ fn read_loop(mut input: Input, block: usize, tx: &SyncSender<io::Result<Block>>)
     // one zeroed read buffer, reused; blocks are filled by copying out of it
     let mut scratch = vec![0u8; READ];
     let mut buf: Vec<u8> = Vec::with_capacity(block);
+    let mut cut = 0;
     loop {
         let n = match input.read.read(&mut scratch) {
             Ok(n) => n,
@@ -123,14 +125,17 @@ fn read_loop(mut input: Input, block: usize, tx: &SyncSender<io::Result<Block>>)
             }
             return;
         }
-        let had_newline = memchr::memchr(b'\n', &scratch[..n]).is_some();
+        // where the last whole line ends, found in the new bytes only (a
+        // 50 MB line arriving through a pipe must not be rescanned per read)
+        if let Some(p) = memchr::memrchr(b'\n', &scratch[..n]) {
+            cut = buf.len() + p + 1;
+        }
         buf.extend_from_slice(&scratch[..n]);
-        let hand_over = buf.len() >= block || (n < scratch.len() && !input.more_ready());
-        if had_newline && hand_over {
-            let cut = memchr::memrchr(b'\n', &buf).map_or(0, |p| p + 1);
+        if cut > 0 && (buf.len() >= block || input.paused(n < scratch.len())) {
             let mut next = Vec::with_capacity(block.max(buf.len() - cut));
             next.extend_from_slice(&buf[cut..]);
             buf.truncate(cut);
+            cut = 0; // the rest is part of a line
             if tx
                 .send(Ok(Block::new(std::mem::replace(&mut buf, next))))
                 .is_err()

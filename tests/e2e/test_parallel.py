@@ -174,3 +174,19 @@ def test_decode_threads_is_checked(run_inlet, dest):
     p = run_inlet({"destination": str(dest), "decode_threads": 1000}, b"")
     assert p.returncode == 3
     assert "decode_threads" in err_text(p)
+
+
+def test_parallel_decoding_with_a_state_after_every_record(run_inlet, tmp_path):
+    """Taps that checkpoint after each record: STATE lines between every two decoded rows."""
+    out = [schema_msg("a", SCHEMA_B)]
+    for i in range(40_000):
+        out.append(record_msg("a", {"id": i, "flag": i % 2 == 0, "pad": "x" * 100}))
+        out.append(state_msg({"a": i}))
+    data = ("\n".join(out) + "\n").encode()
+    res = load_both(run_inlet, tmp_path, {"format": "parquet", "batch_max_rows": 15_000}, data)
+    (p1, d1), (p4, d4) = res[1], res[4]
+    assert p1.returncode == 0 and p4.returncode == 0, explain(p4)
+    check_states(p1, p4, data)
+    assert stdout_states(p4)[-1] == {"a": 39_999}
+    assert files_and_rows(d1, "a") == files_and_rows(d4, "a")
+    assert sorted(len(ids) for ids in files_and_rows(d4, "a")) == [10_000, 15_000, 15_000]
