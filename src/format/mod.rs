@@ -118,9 +118,11 @@ impl Encoder {
 
     /// Encodes batches (one schema) as one complete file; Parquet files use
     /// and update the table's dictionary `hints`.
+    /// Each batch is dropped once encoded: the encoder's buffers grow while
+    /// the batches' memory goes.
     pub fn encode(
         &self,
-        batches: &[RecordBatch],
+        batches: Vec<RecordBatch>,
         hints: &mut DictionaryHints,
     ) -> Result<Bytes, FormatError> {
         let size: usize = batches.iter().map(RecordBatch::get_array_memory_size).sum();
@@ -130,10 +132,10 @@ impl Encoder {
                 let mut out = Vec::with_capacity(size / 2);
                 if self.codec == Codec::Gzip {
                     let mut gz = flate2::write::GzEncoder::new(out, flate2::Compression::fast());
-                    self.text(batches, &mut gz)?;
+                    self.text(&batches, &mut gz)?;
                     out = gz.finish()?;
                 } else {
-                    self.text(batches, &mut out)?;
+                    self.text(&batches, &mut out)?;
                 }
                 Ok(Bytes::from(out))
             }
@@ -177,18 +179,18 @@ impl Encoder {
 
     fn parquet(
         &self,
-        batches: &[RecordBatch],
+        batches: Vec<RecordBatch>,
         size: usize,
         hints: &mut DictionaryHints,
     ) -> Result<Bytes, FormatError> {
         let props = hints.apply(self.parquet_builder()).build();
-        let mut out = Vec::with_capacity(size / 4);
+        let mut out = Vec::with_capacity(size / 8);
         let Some(first) = batches.first() else {
             return Ok(Bytes::new());
         };
         let mut w = ArrowWriter::try_new(&mut out, Arc::clone(&first.schema()), Some(props))?;
         for b in batches {
-            w.write(b)?;
+            w.write(&b)?;
         }
         let meta = w.close()?;
         let out = Bytes::from(out);

@@ -250,7 +250,7 @@ impl Worker {
                         batches,
                         state,
                     }),
-                    None => self.write_batch(&names, &batches),
+                    None => self.write_batch(&names, batches),
                 };
                 Done { id, stream, result }
             }
@@ -322,16 +322,18 @@ impl Worker {
     fn write_batch(
         &mut self,
         names: &TableNames,
-        batches: &[RecordBatch],
+        batches: Vec<RecordBatch>,
     ) -> Result<Vec<Written>, TableError> {
         let stream = || names.stream.clone();
         // one file per partition: gather each partition's rows across chunks
+        // (taking the chunks, so that each is freed once it is encoded)
         let mut groups: Vec<(String, Vec<RecordBatch>)> = Vec::new();
         for b in batches {
-            let parts = partition_rows(b, &self.partitions).map_err(|e| TableError::Partition {
-                stream: stream(),
-                msg: e.to_string(),
-            })?;
+            let parts =
+                partition_rows(&b, &self.partitions).map_err(|e| TableError::Partition {
+                    stream: stream(),
+                    msg: e.to_string(),
+                })?;
             for (key, rows) in parts {
                 match groups.iter_mut().find(|(k, _)| *k == key) {
                     Some((_, v)) => v.push(rows),
@@ -345,7 +347,7 @@ impl Worker {
             let hints = self.dictionaries.entry(names.stream.clone()).or_default();
             let bytes = self
                 .encoder
-                .encode(&rows, hints)
+                .encode(rows, hints)
                 .map_err(|source| TableError::Format {
                     stream: stream(),
                     source,
