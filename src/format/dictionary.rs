@@ -13,6 +13,9 @@
 use std::collections::HashSet;
 use std::sync::Arc;
 
+use arrow_array::cast::AsArray;
+use arrow_array::{Array, RecordBatch};
+use arrow_schema::DataType;
 use bytes::Bytes;
 use parquet::basic::{Encoding, PageType};
 use parquet::column::page::{Page, PageReader};
@@ -41,21 +44,35 @@ pub const PAGE_LIMIT: usize = 8 << 20;
 #[derive(Debug, Default)]
 pub struct DictionaryHints {
     plain: HashSet<ColumnPath>,
+    /// Columns a probe writes plain because its first values are all distinct.
+    sampled: HashSet<ColumnPath>,
     files: u64,
 }
 
 impl DictionaryHints {
-    /// The next file is a probe: every column gets a dictionary.
+    /// The next file is a probe: dictionaries on, except where a sample of
+    /// the first values says the column is unique.
     fn probing(&self) -> bool {
         self.files.is_multiple_of(PROBE_EVERY)
     }
 
-    /// Writer settings for the next file of the table.
-    pub fn apply(&self, mut b: WriterPropertiesBuilder) -> WriterPropertiesBuilder {
-        if !self.probing() {
-            for p in &self.plain {
-                b = b.set_column_dictionary_enabled(p.clone(), false);
+    /// Writer settings for the next file of the table, whose first batch is
+    /// `first`.
+    pub fn apply(
+        &mut self,
+        mut b: WriterPropertiesBuilder,
+        first: &RecordBatch,
+    ) -> WriterPropertiesBuilder {
+        let plain = match self.probing() {
+            true => {
+                // a single-file load is all probe: spare it interning ids
+                self.sampled = nearly_unique_columns(first);
+                &self.sampled
             }
+            false => &self.plain,
+        };
+        for p in plain {
+            b = b.set_column_dictionary_enabled(p.clone(), false);
         }
         b
     }
@@ -70,7 +87,7 @@ impl DictionaryHints {
             return; // too small to tell (an early flush): the next file probes
         }
         self.files += 1;
-        self.plain.clear();
+        self.plain = std::mem::take(&mut self.sampled);
         for rg in meta.row_groups() {
             for c in rg.columns() {
                 if mostly_distinct(file, rg.num_rows(), c) {
@@ -111,6 +128,55 @@ fn mostly_distinct(file: &Bytes, rows: i64, c: &ColumnChunkMetaData) -> bool {
     }
 }
 
+/// Values sampled per column before a probe.
+const SAMPLE: usize = 16_384;
+
+/// Top-level and struct-member columns (not list items: the probe's
+/// dictionary pages judge those) whose first [`SAMPLE`] values are at least
+/// 90 % distinct.
+fn nearly_unique_columns(batch: &RecordBatch) -> HashSet<ColumnPath> {
+    let mut out = HashSet::new();
+    for (f, a) in batch.schema().fields().iter().zip(batch.columns()) {
+        visit(vec![f.name().clone()], a.as_ref(), &mut out);
+    }
+    out
+}
+
+fn visit(path: Vec<String>, a: &dyn Array, out: &mut HashSet<ColumnPath>) {
+    if let DataType::Struct(fields) = a.data_type() {
+        for (f, c) in fields.iter().zip(a.as_struct().columns()) {
+            let mut p = path.clone();
+            p.push(f.name().clone());
+            visit(p, c.as_ref(), out);
+        }
+    } else if nearly_unique(a) {
+        out.insert(ColumnPath::new(path));
+    }
+}
+
+fn nearly_unique(a: &dyn Array) -> bool {
+    let n = a.len().min(SAMPLE);
+    let data = a.to_data(); // outlives `seen`, which borrows its bytes
+    let mut seen: HashSet<&[u8]> = HashSet::with_capacity(n);
+    let mut values: i64 = 0;
+    if let Some(s) = a.as_string_opt::<i32>() {
+        for i in (0..n).filter(|i| s.is_valid(*i)) {
+            values += 1;
+            seen.insert(s.value(i).as_bytes());
+        }
+    } else if let Some(w) = a.data_type().primitive_width() {
+        let Some(buf) = data.buffers().first() else {
+            return false;
+        };
+        let bytes = &buf.as_slice()[data.offset() * w..];
+        for i in (0..n).filter(|i| a.is_valid(*i)) {
+            values += 1;
+            seen.insert(&bytes[i * w..(i + 1) * w]);
+        }
+    }
+    values >= MIN_JUDGED_VALUES && seen.len() as i64 * 10 >= values * 9
+}
+
 /// Some data page of the chunk is plain-encoded although the column had a
 /// dictionary: the dictionary outgrew [`PAGE_LIMIT`].
 fn fell_back(c: &ColumnChunkMetaData) -> bool {
@@ -127,57 +193,75 @@ fn fell_back(c: &ColumnChunkMetaData) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use arrow_array::{ArrayRef, Int64Array, RecordBatch, StringArray};
+    use arrow_array::{ArrayRef, Int64Array, StringArray};
     use parquet::arrow::ArrowWriter;
     use parquet::file::properties::WriterProperties;
 
-    fn write(hints: &mut DictionaryHints, rows: usize) -> (Bytes, ParquetMetaData) {
+    /// Columns: unique `id`, three `color`s, and `late`, repeated in the
+    /// first 20,000 rows (all a sample sees) and unique after.
+    fn write(hints: &mut DictionaryHints, rows: usize) -> ParquetMetaData {
         let ids: ArrayRef = Arc::new(Int64Array::from_iter_values(0..rows as i64));
-        let cats: ArrayRef = Arc::new(StringArray::from_iter_values(
+        let colors: ArrayRef = Arc::new(StringArray::from_iter_values(
             (0..rows).map(|i| ["red", "green", "blue"][i % 3]),
         ));
-        let b = RecordBatch::try_from_iter([("id", ids), ("color", cats)]).unwrap();
-        let props = hints.apply(WriterProperties::builder()).build();
+        let late: ArrayRef = Arc::new(StringArray::from_iter_values((0..rows).map(|i| {
+            if i < 20_000 {
+                "same".to_string()
+            } else {
+                format!("v{i}")
+            }
+        })));
+        let b =
+            RecordBatch::try_from_iter([("id", ids), ("color", colors), ("late", late)]).unwrap();
+        let props = hints.apply(WriterProperties::builder(), &b).build();
         let mut out = Vec::new();
         let mut w = ArrowWriter::try_new(&mut out, b.schema(), Some(props)).unwrap();
         w.write(&b).unwrap();
         let meta = w.close().unwrap();
-        let bytes = Bytes::from(out);
-        hints.learn(&bytes, &meta);
-        (bytes, meta)
+        hints.learn(&Bytes::from(out), &meta);
+        meta
     }
 
-    fn has_dictionary(meta: &ParquetMetaData, col: usize) -> bool {
-        meta.row_group(0)
-            .column(col)
-            .dictionary_page_offset()
-            .is_some()
+    fn dictionaries(meta: &ParquetMetaData) -> [bool; 3] {
+        let c = |i| {
+            meta.row_group(0)
+                .column(i)
+                .dictionary_page_offset()
+                .is_some()
+        };
+        [c(0), c(1), c(2)]
     }
 
     #[test]
-    fn unique_columns_lose_their_dictionary_until_the_next_probe() {
+    fn unique_columns_are_plain_from_the_first_file() {
         let mut h = DictionaryHints::default();
-        let (_, first) = write(&mut h, 10_000);
-        assert!(has_dictionary(&first, 0) && has_dictionary(&first, 1));
+        assert_eq!(dictionaries(&write(&mut h, 10_000)), [false, true, true]);
         assert_eq!(h.plain_columns(), vec!["id".to_string()]);
-        let (_, second) = write(&mut h, 10_000);
-        assert!(!has_dictionary(&second, 0), "unique ids are written plain");
-        assert!(has_dictionary(&second, 1), "repeated colours keep it");
+        assert_eq!(dictionaries(&write(&mut h, 10_000)), [false, true, true]);
+    }
+
+    #[test]
+    fn what_the_probe_finds_distinct_is_plain_until_the_next_probe() {
+        let mut h = DictionaryHints::default();
+        // the sample saw `late` repeat; its dictionary page shows 80k of 100k distinct
+        assert_eq!(dictionaries(&write(&mut h, 100_000)), [false, true, true]);
+        assert_eq!(
+            h.plain_columns(),
+            vec!["id".to_string(), "late".to_string()]
+        );
+        assert_eq!(dictionaries(&write(&mut h, 100_000)), [false, true, false]);
         for _ in 2..PROBE_EVERY {
             write(&mut h, 100);
         }
-        let (_, probe) = write(&mut h, 100);
-        assert!(
-            has_dictionary(&probe, 0),
-            "every {PROBE_EVERY}th file probes"
+        // a probe too small to judge leaves the decisions as they were ...
+        assert_eq!(dictionaries(&write(&mut h, 100)), [true, true, true]);
+        assert_eq!(
+            h.plain_columns(),
+            vec!["id".to_string(), "late".to_string()]
         );
-        // a probe too small to judge leaves the decision as it was ...
-        assert_eq!(h.plain_columns(), vec!["id".to_string()]);
         // ... and the next file probes again
-        let (_, again) = write(&mut h, 10_000);
-        assert!(has_dictionary(&again, 0));
-        let (_, after) = write(&mut h, 10_000);
-        assert!(!has_dictionary(&after, 0));
+        assert_eq!(dictionaries(&write(&mut h, 100_000)), [false, true, true]);
+        assert_eq!(dictionaries(&write(&mut h, 100_000)), [false, true, false]);
     }
 
     #[test]
@@ -185,7 +269,10 @@ mod tests {
         let mut h = DictionaryHints::default();
         write(&mut h, 50);
         assert!(h.plain_columns().is_empty());
-        let (_, next) = write(&mut h, 50);
-        assert!(has_dictionary(&next, 0), "still probing");
+        assert_eq!(
+            dictionaries(&write(&mut h, 50)),
+            [true, true, true],
+            "still probing"
+        );
     }
 }

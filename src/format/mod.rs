@@ -183,11 +183,11 @@ impl Encoder {
         size: usize,
         hints: &mut DictionaryHints,
     ) -> Result<Bytes, FormatError> {
-        let props = hints.apply(self.parquet_builder()).build();
         let mut out = Vec::with_capacity(size / 8);
         let Some(first) = batches.first() else {
             return Ok(Bytes::new());
         };
+        let props = hints.apply(self.parquet_builder(), first).build();
         let mut w = ArrowWriter::try_new(&mut out, Arc::clone(&first.schema()), Some(props))?;
         for b in batches {
             w.write(&b)?;
