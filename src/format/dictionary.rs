@@ -5,10 +5,12 @@
 //! drawn from a small set) and is pure cost for nearly-unique ones (ids,
 //! emails, event timestamps): every value is hashed and interned, then the
 //! dictionary is thrown away when it overflows. The first file of a table is
-//! written with dictionaries on; its dictionary pages tell how many distinct
-//! values each column had, and columns that were mostly distinct are written
-//! plain in the following files. Every [`PROBE_EVERY`]th file probes again,
-//! so a column whose values start repeating gets its dictionary back.
+//! a probe: columns whose first values are all but unique are written plain
+//! at once, the others with a dictionary, and the probe's dictionary pages
+//! tell how many distinct values each of those had; columns that were mostly
+//! distinct are written plain in the following files. Every [`PROBE_EVERY`]th
+//! file probes again, so a column whose values start repeating gets its
+//! dictionary back.
 
 use std::collections::HashSet;
 use std::sync::Arc;
