@@ -133,7 +133,7 @@ impl<'a> Scanner<'a> {
             self.i += 1;
             c = self.peek()?;
         }
-        if c == b'"' && self.b[self.i..].starts_with(quoted) {
+        if c == b'"' && starts_with(&self.b[self.i..], quoted) {
             self.i += quoted.len();
             if self.peek()? == b':' {
                 self.i += 1;
@@ -418,9 +418,45 @@ pub fn string_value(raw: &[u8], escapes: bool) -> Result<std::borrow::Cow<'_, st
         .map_err(|_| "invalid UTF-8 in string")
 }
 
+/// `hay.starts_with(pat)` without a call to `memcmp` for short patterns:
+/// object keys are compared once per field of every record.
+#[inline]
+fn starts_with(hay: &[u8], pat: &[u8]) -> bool {
+    let n = pat.len();
+    if hay.len() < n {
+        return false;
+    }
+    let word = |b: &[u8], at: usize| {
+        let mut w = [0u8; 8];
+        w.copy_from_slice(&b[at..at + 8]);
+        u64::from_ne_bytes(w)
+    };
+    match n {
+        0..8 => hay.iter().zip(pat).all(|(a, b)| a == b),
+        // two overlapping words cover 8..=16 bytes
+        8..=16 => word(hay, 0) == word(pat, 0) && word(hay, n - 8) == word(pat, n - 8),
+        _ => hay[..n] == *pat,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn starts_with_matches_the_slice_method_at_every_length() {
+        let hay = b"\"a_rather_long_key_name_of_33_bytes\": 1";
+        for n in 0..=hay.len() {
+            let pat = &hay[..n];
+            assert!(starts_with(hay, pat), "{n}");
+            for i in 0..n {
+                let mut other = pat.to_vec();
+                other[i] ^= 1;
+                assert!(!starts_with(hay, &other), "{n} {i}");
+            }
+        }
+        assert!(!starts_with(b"ab", b"abc"));
+    }
 
     #[test]
     fn walks_an_object() {
