@@ -394,9 +394,9 @@ fn take<T>(v: &mut Vec<T>) -> Vec<T> {
 
 /// [`take`] for offsets: the next batch starts with its leading 0.
 fn take_offsets(v: &mut Vec<i32>) -> Vec<i32> {
-    let mut next = Vec::with_capacity(v.len() + v.len() / 8);
-    next.push(0);
-    std::mem::replace(v, next)
+    let offsets = take(v);
+    v.push(0);
+    offsets
 }
 
 #[cfg(test)]

@@ -280,12 +280,21 @@ def test_standard_environment_variables(run_inlet, tmp_path):
     assert data_files(fetch("s3s", prefix, tmp_path / "m"), ext="parquet")
 
 
-class _FakeImds(BaseHTTPRequestHandler):
-    """IMDSv2 on loopback, handing out the s3s-fs keys as instance-role credentials."""
-    calls: list[str] = []
+class _QuietHandler(BaseHTTPRequestHandler):
+    """A loopback fake: no access log on stderr; `_drain` reads a request body away."""
 
     def log_message(self, *a):
         pass
+
+    def _drain(self):
+        n = int(self.headers.get("Content-Length") or 0)
+        if n:
+            self.rfile.read(n)
+
+
+class _FakeImds(_QuietHandler):
+    """IMDSv2 on loopback, handing out the s3s-fs keys as instance-role credentials."""
+    calls: list[str] = []
 
     def _send(self, body: str, status=200, headers=None):
         b = body.encode()
@@ -527,17 +536,12 @@ def test_s3_server_gone_fails_with_no_state_beyond_the_files(inlet_bin, child_en
 
 # ------------------------------------------------------------------ region, encryption
 
-class _OtherRegionS3(BaseHTTPRequestHandler):
+class _OtherRegionS3(_QuietHandler):
     """Answers like S3 does for a bucket in another region: 301 without Location, and the
     bucket's region in x-amz-bucket-region."""
 
-    def log_message(self, *a):
-        pass
-
     def _answer(self):
-        n = int(self.headers.get("Content-Length") or 0)
-        if n:
-            self.rfile.read(n)
+        self._drain()
         body = b"" if self.command == "HEAD" else (
             b"<?xml version='1.0'?><Error><Code>PermanentRedirect</Code><Message>The bucket you "
             b"are attempting to access must be addressed using the specified endpoint.</Message>"
@@ -598,19 +602,14 @@ def test_kms_without_a_key_id_is_a_config_error(run_inlet):
 # Every metadata / token endpoint below is a fake on 127.0.0.1, set through the variables the
 # SDKs read for that purpose; 169.254.169.254 is never contacted.
 
-class _Recorder(BaseHTTPRequestHandler):
+class _Recorder(_QuietHandler):
     """Answers from a route table {(method, path-prefix): (status, headers, body)}; records
     (method, path, headers with lower-case names) of every request."""
     routes: dict = {}
     seen: list = []
 
-    def log_message(self, *a):
-        pass
-
     def _answer(self):
-        n = int(self.headers.get("Content-Length") or 0)
-        if n:
-            self.rfile.read(n)
+        self._drain()
         type(self).seen.append((self.command, self.path,
                                 {k.lower(): v for k, v in self.headers.items()}))
         for (method, prefix), (status, headers, body) in type(self).routes.items():
