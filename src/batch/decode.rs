@@ -258,14 +258,7 @@ impl Decoder {
             }
             (Kind::Float64, Column::F64(d, v)) => {
                 let x = match c {
-                    b'-' | b'0'..=b'9' => {
-                        let t = sc.number()?;
-                        // the grammar was checked, so the parse cannot fail
-                        std::str::from_utf8(t)
-                            .ok()
-                            .and_then(|s| s.parse::<f64>().ok())
-                            .unwrap_or(f64::NAN)
-                    }
+                    b'-' | b'0'..=b'9' => parse_f64(sc.number()?),
                     b'"' if !validate => coerce(f, string(&mut self.scratch, sc)?)?,
                     _ => return Err(type_error(f, sc.skip_value()?)),
                 };
@@ -480,6 +473,40 @@ fn coerce<T: std::str::FromStr>(f: &FieldPlan, s: &[u8]) -> Result<T, RecordErro
         .ok_or_else(|| type_error(f, s))
 }
 
+/// Number text (grammar already checked) → f64. Plain decimals of up to 15
+/// digits take Clinger's fast path: the digits as an integer below 2^53 and
+/// a power of ten up to 10^22 are both exact doubles, so one division rounds
+/// correctly. Anything else goes to the standard parser.
+fn parse_f64(t: &[u8]) -> f64 {
+    const POW10: [f64; 16] = [
+        1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15,
+    ];
+    let (neg, digits) = match t.first() {
+        Some(b'-') => (true, &t[1..]),
+        _ => (false, t),
+    };
+    let (mut m, mut n, mut frac, mut dot) = (0u64, 0usize, 0usize, false);
+    for &c in digits {
+        match c {
+            b'0'..=b'9' if n < 15 => {
+                m = m * 10 + u64::from(c - b'0');
+                n += 1;
+                frac += usize::from(dot);
+            }
+            b'.' if !dot => dot = true,
+            _ => {
+                // long mantissas and exponents: the full algorithm
+                return std::str::from_utf8(t)
+                    .ok()
+                    .and_then(|s| s.parse::<f64>().ok())
+                    .unwrap_or(f64::NAN);
+            }
+        }
+    }
+    let v = m as f64 / POW10[frac];
+    if neg { -v } else { v }
+}
+
 /// Integer text → i64; `3.0` and `3e2` are accepted when exactly integral.
 fn parse_i64(t: &[u8]) -> Option<i64> {
     let (neg, digits) = match t.first() {
@@ -584,6 +611,54 @@ fn format_error(f: &FieldPlan, s: &[u8]) -> RecordError {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn floats_parse_exactly_like_the_standard_parser() {
+        let mut texts: Vec<String> = [
+            "0",
+            "-0",
+            "0.1",
+            "-0.0",
+            "1057.12",
+            "57.5453",
+            "123456789012345",
+            "1234567890123456",
+            "0.30000000000000004",
+            "1e5",
+            "-2.5E-3",
+            "9007199254740993",
+            "0.000000000000001",
+            "99999999999999.9",
+            "1.7976931348623157e308",
+            "5e-324",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        let mut x: u64 = 42;
+        for _ in 0..20_000 {
+            x = x
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            let digits = (x >> 40) % 10u64.pow(1 + (x % 17) as u32);
+            let s = digits.to_string();
+            let dot = (x >> 8) as usize % (s.len() + 1);
+            let mut t = if dot == 0 || dot == s.len() {
+                s.clone()
+            } else {
+                format!("{}.{}", &s[..dot], &s[dot..])
+            };
+            if x & 1 == 1 {
+                t.insert(0, '-');
+            }
+            texts.push(t);
+        }
+        for t in &texts {
+            let want: f64 = t.parse().unwrap();
+            let got = parse_f64(t.as_bytes());
+            assert_eq!(got.to_bits(), want.to_bits(), "{t}");
+        }
+    }
     use crate::schema::{HeaderFormat, StreamSchema};
     use arrow_array::{Array, RecordBatch};
     use arrow_schema::Schema;

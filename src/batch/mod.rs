@@ -18,7 +18,11 @@ pub use decode::{Decoder, RecordError};
 pub use rows::{RowDecoder, RowSpec};
 
 /// Rows per chunk of a batch (see [`StreamBuffer::cut_chunk_if_full`]).
-pub const CHUNK_ROWS: usize = 65_536;
+/// Small enough that the writer starts encoding soon after the input
+/// starts, and has little left to do when it ends.
+pub const CHUNK_ROWS: usize = 16_384;
+/// Input bytes per chunk: wide records make smaller chunks.
+const CHUNK_BYTES: usize = 8 << 20;
 /// Appended chunks smaller than this are merged (see [`StreamBuffer::append`]).
 const SMALL_CHUNK_ROWS: usize = 4_096;
 
@@ -59,7 +63,14 @@ pub struct StreamBuffer {
     /// Small appended chunks that come after `chunks`, merged once they add up.
     small: Vec<Vec<ArrayRef>>,
     small_rows: usize,
+    /// Rows in `chunks`.
+    ready_rows: usize,
+    /// Input bytes of the records in `open`.
+    open_bytes: usize,
     stamp_cols: usize,
+    /// The batch's `_created_at` / `_updated_at` value, fixed when its first
+    /// rows are taken.
+    stamp_us: Option<i64>,
     rows: usize,
     bytes: usize,
     since: Option<Instant>,
@@ -113,9 +124,12 @@ impl StreamBuffer {
             chunks: Vec::new(),
             small: Vec::new(),
             small_rows: 0,
+            ready_rows: 0,
+            open_bytes: 0,
             arrow,
             schema,
             stamp_cols,
+            stamp_us: None,
             rows: 0,
             bytes: 0,
             since: None,
@@ -160,6 +174,7 @@ impl StreamBuffer {
         tail: impl FnOnce(&mut Scanner<'a>) -> Result<RecordMeta<'a>, SyntaxError>,
     ) -> Result<(), RecordError> {
         self.open.push_from(sc, tail)?;
+        self.open_bytes += line_bytes;
         self.counted(1, line_bytes);
         Ok(())
     }
@@ -193,6 +208,7 @@ impl StreamBuffer {
         } else {
             self.merge_small()?;
             self.chunks.push(arrays);
+            self.ready_rows += rows;
         }
         self.counted(rows, line_bytes);
         Ok(())
@@ -201,7 +217,7 @@ impl StreamBuffer {
     /// Turns the gathered small chunks into one chunk.
     fn merge_small(&mut self) -> Result<(), ArrowError> {
         let small = std::mem::take(&mut self.small);
-        self.small_rows = 0;
+        self.ready_rows += std::mem::take(&mut self.small_rows);
         match small.len() {
             0 => {}
             1 => self.chunks.extend(small),
@@ -246,11 +262,12 @@ impl StreamBuffer {
         self.bytes
     }
 
-    /// Closes the open chunk once it holds [`CHUNK_ROWS`] rows, so column
-    /// buffers stay a few MB: the allocator then reuses them from batch to
-    /// batch instead of mapping fresh zeroed pages for every batch.
+    /// Closes the open chunk once it holds [`CHUNK_ROWS`] rows or
+    /// `CHUNK_BYTES` of input, so column buffers stay a few MB: the allocator
+    /// then reuses them from chunk to chunk instead of mapping fresh zeroed
+    /// pages, and the writer can encode them while the batch fills.
     pub fn cut_chunk_if_full(&mut self) -> Result<(), ArrowError> {
-        if self.open.rows() >= CHUNK_ROWS {
+        if self.open.rows() >= CHUNK_ROWS || self.open_bytes >= CHUNK_BYTES {
             self.cut_chunk()?;
         }
         Ok(())
@@ -258,16 +275,25 @@ impl StreamBuffer {
 
     fn cut_chunk(&mut self) -> Result<(), ArrowError> {
         self.merge_small()?;
-        if self.open.rows() > 0 {
+        let n = self.open.rows();
+        if n > 0 {
             self.chunks.push(self.open.finish()?);
+            self.ready_rows += n;
         }
+        self.open_bytes = 0;
         Ok(())
     }
 
-    /// Takes the buffered rows as RecordBatches (empty when nothing is
-    /// buffered); one flush, one schema.
-    pub fn seal(&mut self, now_us: i64) -> Result<Vec<RecordBatch>, ArrowError> {
-        self.cut_chunk()?;
+    /// Rows in finished chunks, ready for [`StreamBuffer::take_ready`].
+    pub fn ready_rows(&self) -> usize {
+        self.ready_rows
+    }
+
+    /// Takes the finished chunks as RecordBatches while the batch goes on
+    /// filling (its limits still count them). The batch's stamp columns
+    /// hold `now_us` of the first call.
+    pub fn take_ready(&mut self, now_us: i64) -> Result<Vec<RecordBatch>, ArrowError> {
+        let now_us = *self.stamp_us.get_or_insert(now_us);
         let data_cols = self.schema.root.fields.len();
         let mut out = Vec::with_capacity(self.chunks.len());
         let longest = self.chunks.iter().map(|a| a.first().map_or(0, |a| a.len()));
@@ -276,6 +302,7 @@ impl StreamBuffer {
             TimestampMicrosecondArray::from(vec![now_us; longest.max().unwrap_or(0)])
                 .with_timezone("UTC"),
         );
+        self.ready_rows = 0;
         for mut arrays in std::mem::take(&mut self.chunks) {
             let n = arrays.first().map_or(0, |a| a.len());
             for i in 0..self.stamp_cols {
@@ -283,9 +310,18 @@ impl StreamBuffer {
             }
             out.push(RecordBatch::try_new(self.arrow.clone(), arrays)?);
         }
+        Ok(out)
+    }
+
+    /// Takes the rest of the batch's rows as RecordBatches (empty when
+    /// nothing is left) and starts the next batch; one flush, one schema.
+    pub fn seal(&mut self, now_us: i64) -> Result<Vec<RecordBatch>, ArrowError> {
+        self.cut_chunk()?;
+        let out = self.take_ready(now_us)?;
         self.rows = 0;
         self.bytes = 0;
         self.since = None;
+        self.stamp_us = None;
         Ok(out)
     }
 }
@@ -333,5 +369,53 @@ mod tests {
             "id, two stamps, _sdc_extracted_at"
         );
         assert!(b.seal(0).unwrap().is_empty());
+    }
+
+    #[test]
+    fn rows_taken_early_still_count_and_share_the_batch_stamp() {
+        let schema =
+            serde_json::json!({"type": "object", "properties": {"id": {"type": "integer"}}});
+        let s = Arc::new(StreamSchema::compile(schema, HeaderFormat::None, true).unwrap());
+        let meta = Metadata {
+            prefix: Some("_inlet".into()),
+            table_version: false,
+        };
+        let mut b = StreamBuffer::new("s", s, &meta, HeaderFormat::None, true);
+        // wide lines: the chunk is cut by input bytes long before CHUNK_ROWS
+        let line = CHUNK_BYTES / 4;
+        for i in 0..5 {
+            b.push(
+                format!(r#"{{"id": {i}}}"#).as_bytes(),
+                Default::default(),
+                line,
+            )
+            .unwrap();
+            b.cut_chunk_if_full().unwrap();
+        }
+        assert_eq!(b.ready_rows(), 4);
+        let early = b.take_ready(111).unwrap();
+        assert_eq!(early.iter().map(RecordBatch::num_rows).sum::<usize>(), 4);
+        assert_eq!((b.ready_rows(), b.rows(), b.bytes()), (0, 5, 5 * line));
+        let limits = Limits {
+            max_bytes: 5 * line,
+            max_rows: 0,
+            max_age: Duration::from_secs(3600),
+        };
+        assert!(
+            b.is_over_size(&limits),
+            "taken rows still count towards the limits"
+        );
+        let rest = b.seal(222).unwrap();
+        assert_eq!(rest.len(), 1);
+        let stamp = |batch: &RecordBatch| {
+            let c = batch.column(1).as_any();
+            c.downcast_ref::<TimestampMicrosecondArray>()
+                .unwrap()
+                .value(0)
+        };
+        assert_eq!((stamp(&early[0]), stamp(&rest[0])), (111, 111));
+        // the next batch gets its own stamp
+        b.push(br#"{"id": 9}"#, Default::default(), 10).unwrap();
+        assert_eq!(stamp(&b.seal(333).unwrap()[0]), 333);
     }
 }

@@ -8,7 +8,6 @@ pub mod dictionary;
 mod text;
 
 use std::io::Write;
-use std::sync::Arc;
 
 use arrow_array::RecordBatch;
 use bytes::Bytes;
@@ -116,45 +115,57 @@ impl Encoder {
         }
     }
 
-    /// Encodes batches (one schema) as one complete file; Parquet files use
-    /// and update the table's dictionary `hints`.
-    /// Each batch is dropped once encoded: the encoder's buffers grow while
-    /// the batches' memory goes.
+    /// Starts a file whose first batch is `first` (not yet written);
+    /// Parquet files take their dictionary settings from the table's `hints`.
+    pub fn open(
+        &self,
+        first: &RecordBatch,
+        hints: &mut DictionaryHints,
+    ) -> Result<FileEncoder, FormatError> {
+        let text_out = || match self.codec {
+            Codec::Gzip => TextOut::Gzip(Box::new(flate2::write::GzEncoder::new(
+                Vec::new(),
+                flate2::Compression::fast(),
+            ))),
+            _ => TextOut::Plain(Vec::new()),
+        };
+        let sink = match self.format {
+            Format::Parquet | Format::Delta => {
+                let props = hints.apply(self.parquet_builder(), first).build();
+                Sink::Parquet(Box::new(ArrowWriter::try_new(
+                    Vec::new(),
+                    first.schema(),
+                    Some(props),
+                )?))
+            }
+            Format::Csv => Sink::Csv {
+                out: text_out(),
+                delimiter: self.delimiter,
+            },
+            Format::Jsonl => Sink::Jsonl(text_out()),
+        };
+        Ok(FileEncoder {
+            sink,
+            rows: 0,
+            started: false,
+        })
+    }
+
+    /// Encodes batches (one schema) as one complete file: rows and bytes.
+    /// Each batch is dropped once encoded.
     pub fn encode(
         &self,
         batches: Vec<RecordBatch>,
         hints: &mut DictionaryHints,
-    ) -> Result<Bytes, FormatError> {
-        let size: usize = batches.iter().map(RecordBatch::get_array_memory_size).sum();
-        match self.format {
-            Format::Parquet | Format::Delta => self.parquet(batches, size, hints),
-            Format::Csv | Format::Jsonl => {
-                let mut out = Vec::with_capacity(size / 2);
-                if self.codec == Codec::Gzip {
-                    let mut gz = flate2::write::GzEncoder::new(out, flate2::Compression::fast());
-                    self.text(&batches, &mut gz)?;
-                    out = gz.finish()?;
-                } else {
-                    self.text(&batches, &mut out)?;
-                }
-                Ok(Bytes::from(out))
-            }
+    ) -> Result<(usize, Bytes), FormatError> {
+        let Some(first) = batches.first() else {
+            return Ok((0, Bytes::new()));
+        };
+        let mut f = self.open(first, hints)?;
+        for b in batches {
+            f.write(&b)?;
         }
-    }
-
-    fn text(&self, batches: &[RecordBatch], w: &mut dyn Write) -> Result<(), FormatError> {
-        match self.format {
-            Format::Csv => {
-                text::write_csv(batches, self.delimiter, w).map_err(|source| FormatError::Arrow {
-                    format: "csv",
-                    source,
-                })
-            }
-            _ => text::write_jsonl(batches, w).map_err(|source| FormatError::Arrow {
-                format: "jsonl",
-                source,
-            }),
-        }
+        f.finish(hints)
     }
 
     /// Parquet writer settings (files and Delta data files alike).
@@ -176,25 +187,95 @@ impl Encoder {
             .set_created_by(format!("inlet {}", env!("CARGO_PKG_VERSION")))
             .set_dictionary_page_size_limit(dictionary::PAGE_LIMIT)
     }
+}
 
-    fn parquet(
-        &self,
-        batches: Vec<RecordBatch>,
-        size: usize,
-        hints: &mut DictionaryHints,
-    ) -> Result<Bytes, FormatError> {
-        let mut out = Vec::with_capacity(size / 8);
-        let Some(first) = batches.first() else {
-            return Ok(Bytes::new());
-        };
-        let props = hints.apply(self.parquet_builder(), first).build();
-        let mut w = ArrowWriter::try_new(&mut out, Arc::clone(&first.schema()), Some(props))?;
-        for b in batches {
-            w.write(&b)?;
+/// One file being encoded batch by batch. Only the encoded bytes are kept,
+/// so a stream's rows can be handed over while its batch is still filling.
+pub struct FileEncoder {
+    sink: Sink,
+    rows: usize,
+    /// Something was written (CSV: the header).
+    started: bool,
+}
+
+enum Sink {
+    Parquet(Box<ArrowWriter<Vec<u8>>>),
+    Csv { out: TextOut, delimiter: u8 },
+    Jsonl(TextOut),
+}
+
+impl FileEncoder {
+    /// Encodes one more batch (same schema as the first).
+    pub fn write(&mut self, batch: &RecordBatch) -> Result<(), FormatError> {
+        let header = !std::mem::replace(&mut self.started, true);
+        match &mut self.sink {
+            Sink::Parquet(w) => w.write(batch)?,
+            Sink::Csv { out, delimiter } => text::write_csv(batch, *delimiter, header, out)
+                .map_err(|source| FormatError::Arrow {
+                    format: "csv",
+                    source,
+                })?,
+            Sink::Jsonl(out) => {
+                text::write_jsonl(batch, out).map_err(|source| FormatError::Arrow {
+                    format: "jsonl",
+                    source,
+                })?
+            }
         }
-        let meta = w.close()?;
-        let out = Bytes::from(out);
-        hints.learn(&out, &meta);
-        Ok(out)
+        self.rows += batch.num_rows();
+        Ok(())
+    }
+
+    /// Completes the file: its rows and bytes. A Parquet file teaches the
+    /// table's `hints`.
+    pub fn finish(self, hints: &mut DictionaryHints) -> Result<(usize, Bytes), FormatError> {
+        let bytes = match self.sink {
+            Sink::Parquet(mut w) => {
+                let meta = w.finish()?;
+                let out = Bytes::from(std::mem::take(w.inner_mut()));
+                hints.learn(&out, &meta);
+                out
+            }
+            Sink::Csv { out, .. } | Sink::Jsonl(out) => Bytes::from(out.finish()?),
+        };
+        Ok((self.rows, bytes))
+    }
+}
+
+/// Text output, gzipped or not.
+enum TextOut {
+    Plain(Vec<u8>),
+    Gzip(Box<flate2::write::GzEncoder<Vec<u8>>>),
+}
+
+impl TextOut {
+    fn finish(self) -> std::io::Result<Vec<u8>> {
+        match self {
+            TextOut::Plain(v) => Ok(v),
+            TextOut::Gzip(gz) => gz.finish(),
+        }
+    }
+}
+
+impl Write for TextOut {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        match self {
+            TextOut::Plain(v) => v.write(buf),
+            TextOut::Gzip(gz) => gz.write(buf),
+        }
+    }
+
+    fn write_all(&mut self, buf: &[u8]) -> std::io::Result<()> {
+        match self {
+            TextOut::Plain(v) => v.write_all(buf),
+            TextOut::Gzip(gz) => gz.write_all(buf),
+        }
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        match self {
+            TextOut::Plain(_) => Ok(()),
+            TextOut::Gzip(gz) => gz.flush(),
+        }
     }
 }

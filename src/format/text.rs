@@ -59,29 +59,25 @@ fn json_writer<W: Write>(w: W, explicit_nulls: bool) -> arrow_json::Writer<W, Li
 }
 
 /// One JSON object per line; nulls written as `null`.
-pub fn write_jsonl(batches: &[RecordBatch], w: &mut dyn Write) -> Result<(), ArrowError> {
+pub fn write_jsonl(batch: &RecordBatch, w: &mut dyn Write) -> Result<(), ArrowError> {
     let mut jw = json_writer(w, true);
-    for b in batches {
-        jw.write(b)?;
-    }
+    jw.write(batch)?;
     jw.finish()
 }
 
-/// CSV with one header row; struct and list cells hold JSON text.
+/// CSV rows (after a header row when `header`); struct and list cells hold JSON text.
 pub fn write_csv(
-    batches: &[RecordBatch],
+    batch: &RecordBatch,
     delimiter: u8,
+    header: bool,
     w: &mut dyn Write,
 ) -> Result<(), ArrowError> {
-    for (i, batch) in batches.iter().enumerate() {
-        let batch = nested_as_json_text(batch)?;
-        let mut cw = arrow_csv::WriterBuilder::new()
-            .with_header(i == 0)
-            .with_delimiter(delimiter)
-            .build(&mut *w);
-        cw.write(&batch)?;
-    }
-    Ok(())
+    let batch = nested_as_json_text(batch)?;
+    arrow_csv::WriterBuilder::new()
+        .with_header(header)
+        .with_delimiter(delimiter)
+        .build(w)
+        .write(&batch)
 }
 
 /// Replaces struct and list columns by Utf8 columns of their JSON text.
@@ -181,7 +177,7 @@ mod tests {
     #[test]
     fn jsonl_keeps_types_and_embeds_json() {
         let mut out = Vec::new();
-        write_jsonl(&[batch()], &mut out).unwrap();
+        write_jsonl(&batch(), &mut out).unwrap();
         let text = String::from_utf8(out).unwrap();
         let first: serde_json::Value = serde_json::from_str(text.lines().next().unwrap()).unwrap();
         assert_eq!(first["ok"], false);
@@ -193,7 +189,8 @@ mod tests {
     #[test]
     fn csv_writes_nested_as_json_text() {
         let mut out = Vec::new();
-        write_csv(&[batch(), batch()], b',', &mut out).unwrap();
+        write_csv(&batch(), b',', true, &mut out).unwrap();
+        write_csv(&batch(), b',', false, &mut out).unwrap();
         let text = String::from_utf8(out).unwrap();
         let lines: Vec<&str> = text.lines().collect();
         assert_eq!(lines[0], "id,ok,at,xs,doc");

@@ -111,6 +111,7 @@ fn after_push(
     ledger: &mut Ledger,
     progress: &mut Progress,
     limits: &Limits,
+    writer: Option<&FileWriter>,
     bytes: usize,
 ) -> Result<bool, LoadError> {
     if sink.batch.is_none() {
@@ -123,7 +124,30 @@ fn after_push(
             sink.names.stream
         ))
     })?;
+    if let Some(w) = writer {
+        ship(sink, w)?;
+    }
     Ok(sink.buf.is_over_size(limits))
+}
+
+/// Hands a stream's finished chunks to the writer, which encodes them while
+/// the batch fills: memory holds a chunk or two, not the whole batch, and
+/// little encoding is left when the batch is sealed.
+fn ship(sink: &mut Sink, writer: &FileWriter) -> Result<(), LoadError> {
+    if sink.buf.ready_rows() == 0 {
+        return Ok(());
+    }
+    let now_us = chrono::Utc::now().timestamp_micros();
+    let batches = sink.buf.take_ready(now_us).map_err(|e| {
+        LoadError::Internal(format!(
+            "stream '{}': building the batch: {e}",
+            sink.names.stream
+        ))
+    })?;
+    Ok(writer.send(Job::Rows {
+        stream: sink.names.stream.clone(),
+        batches,
+    })?)
 }
 
 /// Runs `inlet load` on `input`, writing STATE values to `stdout`.
@@ -215,6 +239,7 @@ pub fn run(
         progress: Progress::new(),
         failure: None,
         line_no: 0,
+        streaming: cfg.format != Format::Delta,
         snapshot: Arc::new(Snapshot::default()),
     };
     let outcome = r.read_all(input);
@@ -234,6 +259,9 @@ struct Router<'c> {
     progress: Progress,
     failure: Option<LoadError>,
     line_no: u64,
+    /// Rows go to the writer while their batch fills (plain files; a Delta
+    /// commit takes the whole batch at once).
+    streaming: bool,
     /// The streams as decoding threads see them.
     snapshot: Arc<Snapshot>,
 }
@@ -452,6 +480,9 @@ impl Router<'_> {
         sink.buf.append(arrays, n, p.bytes).map_err(|e| {
             LoadError::Internal(format!("stream '{}': building the batch: {e}", p.stream))
         })?;
+        if self.streaming {
+            ship(sink, &self.writer)?;
+        }
         p.taken = p.next;
         p.bytes = 0;
         Ok(())
@@ -471,6 +502,7 @@ impl Router<'_> {
                         &mut self.ledger,
                         &mut self.progress,
                         &self.limits,
+                        self.streaming.then_some(&self.writer),
                         bytes,
                     )? {
                         self.flush(&stream)?;
@@ -528,6 +560,7 @@ impl Router<'_> {
             &mut self.ledger,
             &mut self.progress,
             &self.limits,
+            self.streaming.then_some(&self.writer),
             bytes,
         )? {
             self.flush(stream)?;
@@ -674,13 +707,14 @@ impl Router<'_> {
             return Ok(());
         };
         let now_us = chrono::Utc::now().timestamp_micros();
+        let rows = sink.buf.rows();
         let batch = sink.buf.seal(now_us).map_err(|e| {
             LoadError::Internal(format!("stream '{stream}': building the batch: {e}"))
         })?;
         let Some(id) = sink.batch.take() else {
             return Ok(());
         };
-        match batch.is_empty() {
+        match rows == 0 {
             false => {
                 self.ledger.sealed(id);
                 let state = (self.cfg.format == Format::Delta)
@@ -826,6 +860,12 @@ impl Router<'_> {
                         msg: "BATCH arrived before any SCHEMA for the stream".into(),
                     });
                 };
+                // decoded columns rely on checked UTF-8, as for input lines
+                if let Err(e) = std::str::from_utf8(rec) {
+                    let msg = format!("{uri} line {}: invalid UTF-8: {e}", i + 1);
+                    self.reject(Some(&m.stream.clone()), rec, msg)?;
+                    continue;
+                }
                 if let Err(e) = sink.buf.push(rec, Default::default(), rec.len() + 1) {
                     let msg = format!("{uri} line {}: {e}", i + 1);
                     self.reject(Some(&m.stream.clone()), rec, msg)?;

@@ -180,50 +180,46 @@ impl<'a> Scanner<'a> {
         if self.peek()? != b'"' {
             return Err(self.err("expected a string"));
         }
-        self.i += 1;
-        let start = self.i;
-        // short strings (most keys and values): a plain loop beats memchr's setup
+        let start = self.i + 1;
         let b = self.b;
-        let lim = (start + 32).min(b.len());
-        let mut i = start;
-        while i < lim {
-            let c = b[i];
-            if c == b'"' {
-                self.i = i + 1;
-                return Ok((&b[start..i], false));
-            }
-            if c == b'\\' || c < 0x20 {
-                break;
-            }
-            i += 1;
-        }
         let mut escapes = false;
+        let mut i = start;
         loop {
-            match memchr::memchr2(b'"', b'\\', &self.b[self.i..]) {
+            // ordinary bytes, eight at a time: one pass finds the closing
+            // quote, an escape and a raw control character alike
+            while let Some(w) = b.get(i..).and_then(<[u8]>::first_chunk::<8>) {
+                let m = specials(u64::from_le_bytes(*w));
+                if m != 0 {
+                    i += (m.trailing_zeros() / 8) as usize;
+                    break;
+                }
+                i += 8;
+            }
+            match b.get(i) {
                 None => {
-                    self.i = self.b.len();
+                    self.i = b.len();
                     return Err(self.err("unterminated string"));
                 }
-                Some(off) => {
-                    self.i += off;
-                    if self.b[self.i] == b'"' {
-                        let s = &self.b[start..self.i];
-                        if s.iter().any(|&c| c < 0x20) {
-                            return Err(SyntaxError {
-                                at: start,
-                                what: "control character in string (must be escaped)",
-                            });
-                        }
-                        self.i += 1;
-                        return Ok((s, escapes));
-                    }
-                    escapes = true;
+                Some(b'"') => {
+                    self.i = i + 1;
+                    return Ok((&b[start..i], escapes));
+                }
+                Some(b'\\') => {
                     // skip the escaped byte; \u sequences are checked when unescaped
-                    self.i += 2;
-                    if self.i > self.b.len() {
+                    escapes = true;
+                    i += 2;
+                    if i > b.len() {
+                        self.i = b.len();
                         return Err(self.err("unterminated string"));
                     }
                 }
+                Some(&c) if c < 0x20 => {
+                    return Err(SyntaxError {
+                        at: start,
+                        what: "control character in string (must be escaped)",
+                    });
+                }
+                Some(_) => i += 1,
             }
         }
     }
@@ -418,6 +414,21 @@ pub fn string_value(raw: &[u8], escapes: bool) -> Result<std::borrow::Cow<'_, st
         .map_err(|_| "invalid UTF-8 in string")
 }
 
+const ONES: u64 = 0x0101_0101_0101_0101;
+const HIGH_BITS: u64 = 0x8080_8080_8080_8080;
+
+/// The high bit of each byte of `x` (little-endian) that is `"`, `\\` or a
+/// control character below 0x20. Exact up to the first such byte; bytes
+/// after it may be flagged falsely (borrows), which the caller never looks at.
+#[inline]
+fn specials(x: u64) -> u64 {
+    let zero = |v: u64| v.wrapping_sub(ONES) & !v;
+    let quote = zero(x ^ (ONES * u64::from(b'"')));
+    let backslash = zero(x ^ (ONES * u64::from(b'\\')));
+    let control = x.wrapping_sub(ONES * 0x20) & !x;
+    (quote | backslash | control) & HIGH_BITS
+}
+
 /// `hay.starts_with(pat)` without a call to `memcmp` for short patterns:
 /// object keys are compared once per field of every record.
 #[inline]
@@ -456,6 +467,33 @@ mod tests {
             }
         }
         assert!(!starts_with(b"ab", b"abc"));
+    }
+
+    #[test]
+    fn strings_end_at_the_first_quote_at_every_position() {
+        // the special byte at every offset of the 8-byte scan, after ordinary
+        // ASCII and multi-byte UTF-8 alike
+        for pad in ["", "é", "a"] {
+            for n in 0..40 {
+                let body: String = pad.repeat(n % 3) + &"x".repeat(n);
+                let json = format!("\"{body}\" ,");
+                let mut sc = Scanner::new(json.as_bytes());
+                assert_eq!(sc.raw_string().unwrap(), (body.as_bytes(), false), "{n}");
+                let json = format!("\"{body}\\\"{body}\\\\\"");
+                let mut sc = Scanner::new(json.as_bytes());
+                let (raw, escapes) = sc.raw_string().unwrap();
+                assert_eq!(raw.len(), 2 * body.len() + 4);
+                assert!(escapes);
+                let json = format!("\"{body}\u{1}{body}\"");
+                let err = Scanner::new(json.as_bytes()).raw_string().unwrap_err();
+                assert!(err.what.contains("control character"), "{n}");
+                let json = format!("\"{body}");
+                let err = Scanner::new(json.as_bytes()).raw_string().unwrap_err();
+                assert!(err.what.contains("unterminated"), "{n}");
+            }
+        }
+        let mut sc = Scanner::new(br#""ends with a backslash\"#);
+        assert!(sc.raw_string().is_err());
     }
 
     #[test]

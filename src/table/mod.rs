@@ -1,7 +1,7 @@
-//! The commit protocol for plain files: a writer thread encodes each sealed
-//! batch, splits it by partition, and publishes every file with a create-only
-//! put. A batch is committed when all of its files are; only then may the
-//! STATE messages waiting on it be emitted.
+//! The commit protocol for plain files: a writer thread encodes each batch,
+//! split by partition, as its rows arrive, and publishes every file with a
+//! create-only put once the batch is sealed. A batch is committed when all of
+//! its files are; only then may the STATE messages waiting on it be emitted.
 
 use std::collections::HashMap;
 use std::sync::mpsc::{self, Receiver, SyncSender};
@@ -11,7 +11,7 @@ use arrow_array::RecordBatch;
 use bytes::Bytes;
 use chrono::Utc;
 
-use crate::format::{DictionaryHints, Encoder, FormatError};
+use crate::format::{DictionaryHints, Encoder, FileEncoder, FormatError};
 use crate::layout::{Layout, PartitionKey, TableNames, part_number, partition_rows};
 use crate::state::BatchId;
 use crate::storage::{StorageError, Store};
@@ -72,7 +72,16 @@ impl TableError {
 
 /// Work for the writer thread.
 pub enum Job {
-    /// A sealed batch of one stream.
+    /// Rows of a stream's open batch (plain files only): encoded now, kept
+    /// in memory, published with the batch. Nothing is reported back; a
+    /// failure is the batch's.
+    Rows {
+        /// Stream.
+        stream: String,
+        /// The rows, in chunks sharing the batch's schema.
+        batches: Vec<RecordBatch>,
+    },
+    /// A sealed batch of one stream (the rest of its rows).
     Batch {
         /// Ledger id.
         id: BatchId,
@@ -154,7 +163,34 @@ struct Worker {
     parts: HashMap<String, u64>,
     /// Per stream: which columns are worth a Parquet dictionary.
     dictionaries: HashMap<String, DictionaryHints>,
+    /// Per stream: the files of the batch being filled.
+    open: HashMap<String, OpenBatch>,
     delta: Option<DeltaTables>,
+}
+
+/// Files of one batch encoded at the same time. Rows of further partitions
+/// wait as Arrow data and are encoded one file at a time when the batch is
+/// sealed: a partition key with thousands of values must not hold thousands
+/// of encoders.
+const OPEN_FILES: usize = 64;
+
+/// A stream's batch while its rows arrive: one file per partition, in the
+/// order the partitions first appear.
+#[derive(Default)]
+struct OpenBatch {
+    files: Vec<(String, PartFile)>,
+    /// Partition → position in `files`.
+    index: HashMap<String, usize>,
+    /// The first failure, reported when the batch is sealed.
+    error: Option<TableError>,
+}
+
+/// One partition's file of an open batch.
+enum PartFile {
+    /// Encoded as rows arrive.
+    Encoding(FileEncoder),
+    /// Rows kept until the batch is sealed (past [`OPEN_FILES`]).
+    Held(Vec<RecordBatch>),
 }
 
 impl FileWriter {
@@ -172,6 +208,7 @@ impl FileWriter {
         let mut w = Worker {
             parts: HashMap::new(),
             dictionaries: HashMap::new(),
+            open: HashMap::new(),
             delta: delta.map(|d| DeltaTables::new(store.clone(), d)),
             store,
             encoder,
@@ -186,6 +223,7 @@ impl FileWriter {
                 let mut failed = false;
                 for job in rx {
                     let d = if failed { w.skip(job) } else { w.run(job) };
+                    let Some(d) = d else { continue };
                     failed |= d.result.is_err();
                     if done_tx.send(d).is_err() {
                         return;
@@ -219,21 +257,31 @@ impl FileWriter {
 
 impl Worker {
     /// A job not run because an earlier one failed.
-    fn skip(&mut self, job: Job) -> Done {
+    fn skip(&mut self, job: Job) -> Option<Done> {
         let (id, stream) = match job {
+            Job::Rows { .. } => return None,
             Job::Batch { id, names, .. } | Job::Activate { id, names, .. } => (id, names.stream),
             Job::State { id, .. } => (id, String::new()),
             Job::Raw { id, stream, .. } => (id, stream),
         };
-        Done {
+        Some(Done {
             id,
             stream,
             result: Err(TableError::WriterGone),
-        }
+        })
     }
 
-    fn run(&mut self, job: Job) -> Done {
-        match job {
+    fn run(&mut self, job: Job) -> Option<Done> {
+        Some(match job {
+            Job::Rows { stream, batches } => {
+                let open = self.open.entry(stream.clone()).or_default();
+                if open.error.is_none()
+                    && let Err(e) = self.add_rows(&stream, batches)
+                {
+                    self.open.entry(stream).or_default().error = Some(e);
+                }
+                return None;
+            }
             Job::Batch {
                 id,
                 names,
@@ -316,7 +364,46 @@ impl Worker {
                     });
                 Done { id, stream, result }
             }
+        })
+    }
+
+    /// Encodes rows into the stream's open files, splitting them by partition.
+    fn add_rows(&mut self, stream: &str, batches: Vec<RecordBatch>) -> Result<(), TableError> {
+        let open = self.open.entry(stream.to_string()).or_default();
+        let hints = self.dictionaries.entry(stream.to_string()).or_default();
+        let format = |source| TableError::Format {
+            stream: stream.to_string(),
+            source,
+        };
+        // each chunk is dropped once encoded
+        for b in batches {
+            let parts =
+                partition_rows(&b, &self.partitions).map_err(|e| TableError::Partition {
+                    stream: stream.to_string(),
+                    msg: e.to_string(),
+                })?;
+            for (key, rows) in parts {
+                let i = match open.index.get(&key) {
+                    Some(&i) => i,
+                    None => {
+                        let f = match open.files.len() < OPEN_FILES {
+                            true => {
+                                PartFile::Encoding(self.encoder.open(&rows, hints).map_err(format)?)
+                            }
+                            false => PartFile::Held(Vec::new()),
+                        };
+                        open.index.insert(key.clone(), open.files.len());
+                        open.files.push((key, f));
+                        open.files.len() - 1
+                    }
+                };
+                match &mut open.files[i].1 {
+                    PartFile::Encoding(f) => f.write(&rows).map_err(format)?,
+                    PartFile::Held(held) => held.push(rows),
+                }
+            }
         }
+        Ok(())
     }
 
     fn write_batch(
@@ -325,33 +412,23 @@ impl Worker {
         batches: Vec<RecordBatch>,
     ) -> Result<Vec<Written>, TableError> {
         let stream = || names.stream.clone();
-        // one file per partition: gather each partition's rows across chunks
-        // (taking the chunks, so that each is freed once it is encoded)
-        let mut groups: Vec<(String, Vec<RecordBatch>)> = Vec::new();
-        for b in batches {
-            let parts =
-                partition_rows(&b, &self.partitions).map_err(|e| TableError::Partition {
-                    stream: stream(),
-                    msg: e.to_string(),
-                })?;
-            for (key, rows) in parts {
-                match groups.iter_mut().find(|(k, _)| *k == key) {
-                    Some((_, v)) => v.push(rows),
-                    None => groups.push((key, vec![rows])),
-                }
-            }
+        let added = self.add_rows(&names.stream, batches);
+        let open = self.open.remove(&names.stream).unwrap_or_default();
+        if let Some(e) = open.error {
+            return Err(e);
         }
-        let mut written = Vec::with_capacity(groups.len());
-        for (partition, rows) in groups {
-            let n: usize = rows.iter().map(RecordBatch::num_rows).sum();
+        added?;
+        let mut written = Vec::with_capacity(open.files.len());
+        for (partition, file) in open.files {
             let hints = self.dictionaries.entry(names.stream.clone()).or_default();
-            let bytes = self
-                .encoder
-                .encode(rows, hints)
-                .map_err(|source| TableError::Format {
-                    stream: stream(),
-                    source,
-                })?;
+            let encoded = match file {
+                PartFile::Encoding(f) => f.finish(hints),
+                PartFile::Held(rows) => self.encoder.encode(rows, hints),
+            };
+            let (n, bytes) = encoded.map_err(|source| TableError::Format {
+                stream: stream(),
+                source,
+            })?;
             let path = self
                 .publish(names, &partition, bytes.clone())
                 .map_err(|source| TableError::Storage {

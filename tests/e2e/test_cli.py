@@ -359,3 +359,22 @@ def test_batch_message_missing_file_is_input_error(run_inlet, dest, tmp_path):
     p = run_inlet({"destination": str(dest)}, lines(*msgs))
     assert p.returncode == 4, explain(p)
     assert "gone.jsonl" in err_text(p) and "line 2" in err_text(p)
+
+
+@pytest.mark.parametrize("policy", ["fail", "skip"])
+def test_batch_file_with_invalid_utf8_is_a_rejected_record(run_inlet, dest, tmp_path, policy):
+    f = tmp_path / "bad.jsonl"
+    good = [json.dumps(r).encode() for r in _batch_records(0, 3)]
+    bad = b'{"id": 99, "name": "caf\xe9"}'  # Latin-1, not UTF-8
+    f.write_bytes(b"\n".join([good[0], bad, *good[1:]]) + b"\n")
+    msgs = [schema_msg("b", BATCH_SCHEMA),
+            json.dumps({"type": "BATCH", "stream": "b", "encoding": {"format": "jsonl"},
+                        "manifest": [f.as_uri()]})]
+    p = run_inlet({"destination": str(dest), "on_invalid_record": policy}, lines(*msgs))
+    assert "bad.jsonl line 2: invalid UTF-8" in err_text(p), explain(p)
+    if policy == "fail":
+        assert p.returncode == 4, explain(p)
+        assert data_files(dest, "b") == []
+    else:
+        assert p.returncode == 0, explain(p)
+        assert read_parquet_files(data_files(dest, "b")).column("id").to_pylist() == [0, 1, 2]
