@@ -141,14 +141,15 @@ impl StreamBuffer {
         self.open.spec()
     }
 
-    /// Rows buffered.
+    /// Rows of the current batch (including those already taken by
+    /// [`StreamBuffer::take_ready`]).
     pub fn rows(&self) -> usize {
         self.rows
     }
 
     /// Appends one record (raw JSON object) with its `time_extracted` and
     /// `version`. On error nothing of the record stays buffered.
-    pub fn push(
+    pub(crate) fn push(
         &mut self,
         record: &[u8],
         meta: RecordMeta<'_>,
@@ -167,7 +168,7 @@ impl StreamBuffer {
     /// Decodes the record object at the scanner's cursor (single pass over
     /// the line); `tail` reads the rest of the line and returns
     /// `time_extracted`. On error nothing of the record stays buffered.
-    pub fn push_from<'a>(
+    pub(crate) fn push_from<'a>(
         &mut self,
         sc: &mut Scanner<'a>,
         line_bytes: usize,
@@ -196,10 +197,23 @@ impl StreamBuffer {
                 "the stream has no columns to write (its SCHEMA declares no properties)".into(),
             ));
         }
-        self.cut_chunk()?; // rows decoded here before these come first
+        // rows decoded here before these come first
+        let open = self.open.rows();
+        if open > 0 {
+            let decoded = self.open.finish()?;
+            self.open_bytes = 0;
+            self.add_piece(decoded, open)?;
+        }
+        self.add_piece(arrays, rows)?;
+        self.counted(rows, line_bytes);
+        Ok(())
+    }
+
+    /// Puts finished arrays after everything buffered. Small pieces are
+    /// gathered and merged: thousands of tiny batches (a tap with a STATE
+    /// after every record) would cost the writer more than one copy.
+    fn add_piece(&mut self, arrays: Vec<ArrayRef>, rows: usize) -> Result<(), ArrowError> {
         if rows < SMALL_CHUNK_ROWS {
-            // gathered and merged: thousands of tiny batches would cost the
-            // writer more than one copy
             self.small.push(arrays);
             self.small_rows += rows;
             if self.small_rows >= SMALL_CHUNK_ROWS {
@@ -210,7 +224,6 @@ impl StreamBuffer {
             self.chunks.push(arrays);
             self.ready_rows += rows;
         }
-        self.counted(rows, line_bytes);
         Ok(())
     }
 
@@ -417,5 +430,45 @@ mod tests {
         // the next batch gets its own stamp
         b.push(br#"{"id": 9}"#, Default::default(), 10).unwrap();
         assert_eq!(stamp(&b.seal(333).unwrap()[0]), 333);
+    }
+
+    #[test]
+    fn small_appended_pieces_are_merged_before_they_are_taken() {
+        let schema =
+            serde_json::json!({"type": "object", "properties": {"id": {"type": "integer"}}});
+        let s = Arc::new(StreamSchema::compile(schema, HeaderFormat::None, true).unwrap());
+        let meta = Metadata {
+            prefix: None,
+            table_version: false,
+        };
+        let mut b = StreamBuffer::new("s", s, &meta, HeaderFormat::None, true);
+        let piece = |from: i64| -> Vec<ArrayRef> {
+            vec![Arc::new(Int64Array::from_iter_values(from..from + 1000))]
+        };
+        for k in 0..4 {
+            b.append(piece(k * 1001), 1000, 100).unwrap();
+            // a record decoded here, between two decoded pieces
+            b.push(
+                format!(r#"{{"id": {}}}"#, k * 1001 + 1000).as_bytes(),
+                Default::default(),
+                10,
+            )
+            .unwrap();
+        }
+        assert_eq!(b.ready_rows(), 0, "4003 rows: still gathering");
+        b.append(piece(4004), 1000, 100).unwrap();
+        assert_eq!(b.ready_rows(), 5004, "merged once past SMALL_CHUNK_ROWS");
+        let taken = b.take_ready(1).unwrap();
+        assert_eq!(taken.len(), 1);
+        let rest = b.seal(1).unwrap();
+        let ids: Vec<i64> = taken
+            .iter()
+            .chain(&rest)
+            .flat_map(|t| {
+                let c = t.column(0).as_any().downcast_ref::<Int64Array>().unwrap();
+                c.values().to_vec()
+            })
+            .collect();
+        assert_eq!(ids, (0..5004).collect::<Vec<_>>(), "input order kept");
     }
 }

@@ -80,7 +80,7 @@ impl RowDecoder {
     /// Decodes the record object at the scanner's cursor (single pass over
     /// the line); `tail` reads the rest of the line and returns its
     /// `time_extracted` and `version`. On error nothing of the record stays.
-    pub fn push_from<'a>(
+    pub(crate) fn push_from<'a>(
         &mut self,
         sc: &mut Scanner<'a>,
         tail: impl FnOnce(&mut Scanner<'a>) -> Result<RecordMeta<'a>, SyntaxError>,

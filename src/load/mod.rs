@@ -126,6 +126,9 @@ fn after_push(
     })?;
     if let Some(w) = writer {
         ship(sink, w)?;
+        if w.has_failed() {
+            return Ok(true); // the flush reports the writer's failure now
+        }
     }
     Ok(sink.buf.is_over_size(limits))
 }
@@ -134,9 +137,9 @@ fn after_push(
 /// the batch fills: memory holds a chunk or two, not the whole batch, and
 /// little encoding is left when the batch is sealed.
 fn ship(sink: &mut Sink, writer: &FileWriter) -> Result<(), LoadError> {
-    if sink.buf.ready_rows() == 0 {
+    let Some(id) = sink.batch.filter(|_| sink.buf.ready_rows() > 0) else {
         return Ok(());
-    }
+    };
     let now_us = chrono::Utc::now().timestamp_micros();
     let batches = sink.buf.take_ready(now_us).map_err(|e| {
         LoadError::Internal(format!(
@@ -145,6 +148,7 @@ fn ship(sink: &mut Sink, writer: &FileWriter) -> Result<(), LoadError> {
         ))
     })?;
     Ok(writer.send(Job::Rows {
+        id,
         stream: sink.names.stream.clone(),
         batches,
     })?)
@@ -482,6 +486,9 @@ impl Router<'_> {
         })?;
         if self.streaming {
             ship(sink, &self.writer)?;
+            if self.writer.has_failed() {
+                self.poll_done(false)?;
+            }
         }
         p.taken = p.next;
         p.bytes = 0;

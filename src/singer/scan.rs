@@ -207,10 +207,18 @@ impl<'a> Scanner<'a> {
                 Some(b'\\') => {
                     // skip the escaped byte; \u sequences are checked when unescaped
                     escapes = true;
-                    i += 2;
-                    if i > b.len() {
-                        self.i = b.len();
-                        return Err(self.err("unterminated string"));
+                    match b.get(i + 1) {
+                        None => {
+                            self.i = b.len();
+                            return Err(self.err("unterminated string"));
+                        }
+                        Some(&c) if c < 0x20 => {
+                            return Err(SyntaxError {
+                                at: start,
+                                what: "control character in string (must be escaped)",
+                            });
+                        }
+                        Some(_) => i += 2,
                     }
                 }
                 Some(&c) if c < 0x20 => {
@@ -484,9 +492,11 @@ mod tests {
                 let (raw, escapes) = sc.raw_string().unwrap();
                 assert_eq!(raw.len(), 2 * body.len() + 4);
                 assert!(escapes);
-                let json = format!("\"{body}\u{1}{body}\"");
-                let err = Scanner::new(json.as_bytes()).raw_string().unwrap_err();
-                assert!(err.what.contains("control character"), "{n}");
+                for ctl in ["\u{1}", "\\\t"] {
+                    let json = format!("\"{body}{ctl}{body}\"");
+                    let err = Scanner::new(json.as_bytes()).raw_string().unwrap_err();
+                    assert!(err.what.contains("control character"), "{n} {ctl:?}");
+                }
                 let json = format!("\"{body}");
                 let err = Scanner::new(json.as_bytes()).raw_string().unwrap_err();
                 assert!(err.what.contains("unterminated"), "{n}");

@@ -4,6 +4,8 @@
 //! its files are; only then may the STATE messages waiting on it be emitted.
 
 use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{self, Receiver, SyncSender};
 use std::thread::JoinHandle;
 
@@ -73,9 +75,11 @@ impl TableError {
 /// Work for the writer thread.
 pub enum Job {
     /// Rows of a stream's open batch (plain files only): encoded now, kept
-    /// in memory, published with the batch. Nothing is reported back; a
-    /// failure is the batch's.
+    /// in memory, published with the batch. Reported back only when it fails
+    /// (as the batch's failure).
     Rows {
+        /// Ledger id of the batch.
+        id: BatchId,
         /// Stream.
         stream: String,
         /// The rows, in chunks sharing the batch's schema.
@@ -153,6 +157,7 @@ pub struct FileWriter {
     /// Completed jobs, in order.
     pub done: Receiver<Done>,
     handle: Option<JoinHandle<()>>,
+    failed: Arc<AtomicBool>,
 }
 
 struct Worker {
@@ -181,8 +186,6 @@ struct OpenBatch {
     files: Vec<(String, PartFile)>,
     /// Partition → position in `files`.
     index: HashMap<String, usize>,
-    /// The first failure, reported when the batch is sealed.
-    error: Option<TableError>,
 }
 
 /// One partition's file of an open batch.
@@ -202,7 +205,8 @@ impl FileWriter {
         partitions: Vec<PartitionKey>,
         delta: Option<delta::DeltaSettings>,
     ) -> std::io::Result<FileWriter> {
-        // rendezvous: at most one batch encoding while the next one fills
+        // rendezvous: the writer works on one job (a chunk of rows, or a
+        // whole batch for Delta) while the router fills the next
         let (tx, rx) = mpsc::sync_channel::<Job>(0);
         let (done_tx, done) = mpsc::channel();
         let mut w = Worker {
@@ -215,6 +219,8 @@ impl FileWriter {
             layout,
             partitions,
         };
+        let failed = Arc::new(AtomicBool::new(false));
+        let flag = Arc::clone(&failed);
         let handle = std::thread::Builder::new()
             .name("inlet-writer".into())
             .spawn(move || {
@@ -228,13 +234,23 @@ impl FileWriter {
                     if done_tx.send(d).is_err() {
                         return;
                     }
+                    if failed {
+                        flag.store(true, Ordering::Release);
+                    }
                 }
             })?;
         Ok(FileWriter {
             tx: Some(tx),
             done,
             handle: Some(handle),
+            failed,
         })
+    }
+
+    /// A job failed: its outcome is waiting in [`FileWriter::done`], and no
+    /// later job will be run.
+    pub fn has_failed(&self) -> bool {
+        self.failed.load(Ordering::Acquire)
     }
 
     /// Hands a job over (blocks while the writer is busy with the previous one).
@@ -273,15 +289,18 @@ impl Worker {
 
     fn run(&mut self, job: Job) -> Option<Done> {
         Some(match job {
-            Job::Rows { stream, batches } => {
-                let open = self.open.entry(stream.clone()).or_default();
-                if open.error.is_none()
-                    && let Err(e) = self.add_rows(&stream, batches)
-                {
-                    self.open.entry(stream).or_default().error = Some(e);
-                }
-                return None;
-            }
+            Job::Rows {
+                id,
+                stream,
+                batches,
+            } => match self.add_rows(&stream, batches) {
+                Ok(()) => return None,
+                Err(e) => Done {
+                    id,
+                    stream,
+                    result: Err(e),
+                },
+            },
             Job::Batch {
                 id,
                 names,
@@ -414,9 +433,6 @@ impl Worker {
         let stream = || names.stream.clone();
         let added = self.add_rows(&names.stream, batches);
         let open = self.open.remove(&names.stream).unwrap_or_default();
-        if let Some(e) = open.error {
-            return Err(e);
-        }
         added?;
         let mut written = Vec::with_capacity(open.files.len());
         for (partition, file) in open.files {
