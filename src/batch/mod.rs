@@ -339,22 +339,28 @@ impl StreamBuffer {
     }
 }
 
+/// A buffer for `{"id": integer}` records of `stream`, with metadata
+/// columns under `prefix` (tests).
+#[cfg(test)]
+pub(crate) fn id_buffer(stream: &str, prefix: Option<&str>) -> StreamBuffer {
+    use crate::schema::HeaderFormat;
+    let schema = serde_json::json!({"type": "object", "properties": {"id": {"type": "integer"}}});
+    let s = Arc::new(StreamSchema::compile(schema, HeaderFormat::None, true).unwrap());
+    let meta = Metadata {
+        prefix: prefix.map(str::to_string),
+        table_version: false,
+    };
+    StreamBuffer::new(stream, s, &meta, HeaderFormat::None, true)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::schema::HeaderFormat;
     use arrow_array::{Array, Int64Array};
 
     #[test]
     fn batches_are_cut_into_chunks_and_keep_every_row() {
-        let schema =
-            serde_json::json!({"type": "object", "properties": {"id": {"type": "integer"}}});
-        let s = Arc::new(StreamSchema::compile(schema, HeaderFormat::None, true).unwrap());
-        let meta = Metadata {
-            prefix: Some("_inlet".into()),
-            table_version: false,
-        };
-        let mut b = StreamBuffer::new("s", s, &meta, HeaderFormat::None, true);
+        let mut b = id_buffer("s", Some("_inlet"));
         let n = CHUNK_ROWS + 10;
         for i in 0..n {
             b.push(
@@ -386,14 +392,7 @@ mod tests {
 
     #[test]
     fn rows_taken_early_still_count_and_share_the_batch_stamp() {
-        let schema =
-            serde_json::json!({"type": "object", "properties": {"id": {"type": "integer"}}});
-        let s = Arc::new(StreamSchema::compile(schema, HeaderFormat::None, true).unwrap());
-        let meta = Metadata {
-            prefix: Some("_inlet".into()),
-            table_version: false,
-        };
-        let mut b = StreamBuffer::new("s", s, &meta, HeaderFormat::None, true);
+        let mut b = id_buffer("s", Some("_inlet"));
         // wide lines: the chunk is cut by input bytes long before CHUNK_ROWS
         let line = CHUNK_BYTES / 4;
         for i in 0..5 {
@@ -434,14 +433,7 @@ mod tests {
 
     #[test]
     fn small_appended_pieces_are_merged_before_they_are_taken() {
-        let schema =
-            serde_json::json!({"type": "object", "properties": {"id": {"type": "integer"}}});
-        let s = Arc::new(StreamSchema::compile(schema, HeaderFormat::None, true).unwrap());
-        let meta = Metadata {
-            prefix: None,
-            table_version: false,
-        };
-        let mut b = StreamBuffer::new("s", s, &meta, HeaderFormat::None, true);
+        let mut b = id_buffer("s", None);
         let piece = |from: i64| -> Vec<ArrayRef> {
             vec![Arc::new(Int64Array::from_iter_values(from..from + 1000))]
         };

@@ -299,18 +299,9 @@ fn decode_record(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::batch::{Metadata, StreamBuffer};
-    use crate::schema::{HeaderFormat, StreamSchema};
 
     fn snapshot(epoch: u64) -> Snapshot {
-        let schema =
-            serde_json::json!({"type": "object", "properties": {"id": {"type": "integer"}}});
-        let s = Arc::new(StreamSchema::compile(schema, HeaderFormat::None, true).unwrap());
-        let meta = Metadata {
-            prefix: None,
-            table_version: false,
-        };
-        let buf = StreamBuffer::new("a", s, &meta, HeaderFormat::None, true);
+        let buf = crate::batch::id_buffer("a", None);
         Snapshot {
             epoch,
             streams: [("a".to_string(), buf.spec().clone())].into(),
