@@ -82,6 +82,8 @@ pub struct Decoder {
     /// with the same key order, often not the schema's, so this is the best
     /// guess for the next key.
     root_order: Vec<usize>,
+    /// The day of the last timestamp decoded.
+    dates: values::DateCache,
 }
 
 impl Decoder {
@@ -91,6 +93,7 @@ impl Decoder {
             validate,
             scratch: Vec::new(),
             root_order: Vec::new(),
+            dates: values::DateCache::default(),
         }
     }
 
@@ -147,6 +150,9 @@ impl Decoder {
         let mut hint = 0;
         let mut prev = plan.fields.len();
         let mut key_buf = Vec::new();
+        // fields seen, as bits while they fit in a word: cheaper than asking
+        // each column for its length twice per field
+        let mut seen = Seen::new(plan.fields.len());
         loop {
             // match the expected key in place: the one that followed the
             // previous key last time, else the next in schema order
@@ -188,7 +194,7 @@ impl Decoder {
             };
             first = false;
             let field = &plan.fields[i];
-            if cols[i].len() > row {
+            if !seen.insert(i, || cols[i].len() == row) {
                 return Err(
                     RecordError::invalid("the key appears twice in the object").at(&field.name)
                 );
@@ -201,15 +207,15 @@ impl Decoder {
             }
             prev = i;
         }
-        for (field, col) in plan.fields.iter().zip(cols.iter_mut()) {
-            if col.len() == row {
-                if !field.nullable || (field.required && self.validate) {
-                    return Err(
-                        RecordError::invalid("required property is missing").at(&field.name)
-                    );
-                }
-                col.push_null();
+        for i in seen.maybe_missing() {
+            if cols[i].len() > row {
+                continue; // has its value
             }
+            let field = &plan.fields[i];
+            if !field.nullable || (field.required && self.validate) {
+                return Err(RecordError::invalid("required property is missing").at(&field.name));
+            }
+            cols[i].push_null();
         }
         Ok(())
     }
@@ -308,7 +314,7 @@ impl Decoder {
                     },
                     _ => return Err(type_error(f, sc.skip_value()?)),
                 };
-                d.append(b);
+                d.push(b);
                 v.push(true);
             }
             (
@@ -371,7 +377,7 @@ impl Decoder {
                 }
                 let s = string(&mut self.scratch, sc)?;
                 let x = if f.kind == Kind::Timestamp {
-                    values::parse_timestamp_us(s)
+                    values::parse_timestamp_us_with(s, &mut self.dates)
                 } else {
                     values::parse_time_us(s)
                 };
@@ -451,6 +457,61 @@ impl Decoder {
 }
 
 /// A string value, unescaped into `scratch` when it has escapes.
+/// Which fields of an object were decoded: bits for up to 64 fields, else
+/// the columns' lengths tell.
+enum Seen {
+    Bits { seen: u64, all: u64 },
+    Columns { n: usize },
+}
+
+impl Seen {
+    fn new(n: usize) -> Self {
+        match n {
+            0..64 => Seen::Bits {
+                seen: 0,
+                all: (1 << n) - 1,
+            },
+            64 => Seen::Bits {
+                seen: 0,
+                all: u64::MAX,
+            },
+            _ => Seen::Columns { n },
+        }
+    }
+
+    /// Marks field `i`; false if it was already seen. `unseen`: whether its
+    /// column has no value for this row yet (asked beyond 64 fields).
+    #[inline]
+    fn insert(&mut self, i: usize, unseen: impl FnOnce() -> bool) -> bool {
+        match self {
+            Seen::Bits { seen, .. } => {
+                let bit = 1 << i;
+                let new = *seen & bit == 0;
+                *seen |= bit;
+                new
+            }
+            Seen::Columns { .. } => unseen(),
+        }
+    }
+
+    /// The fields that may lack a value, in order: exactly the unseen ones
+    /// with bits, every field beyond 64.
+    fn maybe_missing(&self) -> impl Iterator<Item = usize> + use<> {
+        let (mut bits, n) = match *self {
+            Seen::Bits { seen, all } => (all & !seen, 0),
+            Seen::Columns { n } => (0, n),
+        };
+        let from_bits = std::iter::from_fn(move || {
+            (bits != 0).then(|| {
+                let i = bits.trailing_zeros() as usize;
+                bits &= bits - 1;
+                i
+            })
+        });
+        from_bits.chain(0..n)
+    }
+}
+
 fn string<'c, 'a: 'c, 'b: 'c>(
     scratch: &'b mut Vec<u8>,
     sc: &mut Scanner<'a>,
@@ -795,5 +856,45 @@ mod tests {
         assert_eq!(b.value(0), "x");
         assert!(b.is_null(2));
         assert_eq!(b.value(3), "w");
+    }
+
+    #[test]
+    fn duplicate_and_missing_keys_at_every_width() {
+        // up to 64 fields are tracked as bits, more by column lengths
+        for n in [1, 2, 63, 64, 65, 130] {
+            let mut props = serde_json::Map::new();
+            for i in 0..n {
+                props.insert(format!("f{i}"), json!({"type": ["null", "integer"]}));
+            }
+            let schema = json!({"type": "object", "required": ["f0"], "properties": props});
+            let last = n - 1;
+            let (batch, errors) = decode(
+                schema,
+                &[
+                    &format!(r#"{{"f0": 1, "f{last}": 2}}"#),
+                    &format!(r#"{{"f{last}": 3, "f0": 4, "f{last}": 5}}"#),
+                    &format!(r#"{{"f{last}": 6}}"#),
+                    r#"{"f0": 7}"#,
+                ],
+                true,
+            );
+            let second = match n {
+                1 => "field 'f0': the key appears twice in the object",
+                _ => "field 'f0': required property is missing",
+            };
+            let twice = format!("field 'f{last}': the key appears twice in the object");
+            assert_eq!(errors, vec![twice.as_str(), second], "{n}");
+            assert_eq!(batch.num_rows(), 2, "{n}");
+            for c in 1..n - 1 {
+                assert_eq!(
+                    batch.column(c).null_count(),
+                    2,
+                    "{n}: f{c} is null in both rows"
+                );
+            }
+            if n > 1 {
+                assert_eq!(batch.column(last).null_count(), 1, "{n}");
+            }
+        }
     }
 }

@@ -10,7 +10,7 @@ use arrow_schema::{ArrowError, SchemaRef};
 use super::columns::{Column, Validity};
 use super::decode::{Decoder, RecordError};
 use crate::schema::StreamSchema;
-use crate::schema::values::parse_timestamp_us;
+use crate::schema::values::{DateCache, parse_timestamp_us_with};
 use crate::singer::RecordMeta;
 use crate::singer::scan::{Scanner, SyntaxError};
 
@@ -40,6 +40,8 @@ pub struct RowDecoder {
     spec: Arc<RowSpec>,
     cols: Vec<Column>,
     extracted: Option<Column>,
+    /// The day of the last `time_extracted`.
+    extracted_day: DateCache,
     versions: Option<Column>,
     rows: usize,
     decoder: Decoder,
@@ -59,6 +61,7 @@ impl RowDecoder {
                 .map(Column::for_plan)
                 .collect(),
             extracted: spec.extracted.then(i64_col),
+            extracted_day: DateCache::default(),
             versions: spec.versions.then(i64_col),
             rows: 0,
             decoder: Decoder::new(spec.validate),
@@ -126,7 +129,11 @@ impl RowDecoder {
             }
         };
         if let Some(Column::I64(d, v)) = &mut self.extracted {
-            match meta.time_extracted.and_then(parse_timestamp_us) {
+            let day = &mut self.extracted_day;
+            match meta
+                .time_extracted
+                .and_then(|t| parse_timestamp_us_with(t, day))
+            {
                 Some(us) => {
                     d.push(us);
                     v.push(true)

@@ -6,7 +6,9 @@ mod parallel;
 mod progress;
 mod reject;
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
+
+use rustc_hash::FxHashMap;
 use std::io::Write;
 use std::sync::Arc;
 use std::sync::mpsc::{RecvTimeoutError, TryRecvError};
@@ -17,6 +19,7 @@ use crate::config::{ConfigError, Format, LoadConfig, SchemaMode, WriteMode};
 use crate::format::{Codec, Encoder};
 use crate::layout::{Layout, PartitionKey, TableNames};
 use crate::schema::{SchemaError, StreamSchema};
+use crate::singer::reader::Block;
 pub use crate::singer::reader::Input;
 use crate::singer::{self, Line};
 use crate::state::{BatchId, Ledger, StateError};
@@ -236,7 +239,7 @@ pub fn run(
         },
         layout,
         partitions,
-        sinks: HashMap::new(),
+        sinks: FxHashMap::default(),
         ledger: Ledger::new(stdout, cfg.state_file.clone()),
         writer,
         rejects: Rejects::new(cfg.on_invalid_record),
@@ -256,7 +259,8 @@ struct Router<'c> {
     meta: Metadata,
     layout: Layout,
     partitions: Vec<PartitionKey>,
-    sinks: HashMap<String, Sink>,
+    /// Fx hash: looked up once per record, keys are the tap's stream names.
+    sinks: FxHashMap<String, Sink>,
     ledger: Ledger,
     writer: FileWriter,
     rejects: Rejects,
@@ -287,7 +291,7 @@ impl Router<'_> {
         }
         loop {
             match blocks.recv_timeout(Duration::from_secs(1)) {
-                Ok(Ok(b)) => self.lines(&b.data, b.utf8)?,
+                Ok(Ok(b)) => self.lines(&b)?,
                 Ok(Err(e)) => return Err(self.read_error(e)),
                 Err(RecvTimeoutError::Disconnected) => return Ok(()),
                 Err(RecvTimeoutError::Timeout) => {}
@@ -300,7 +304,7 @@ impl Router<'_> {
     /// reader delivers them and their results are applied in input order.
     fn read_parallel(
         &mut self,
-        blocks: &std::sync::mpsc::Receiver<std::io::Result<singer::reader::Block>>,
+        blocks: &std::sync::mpsc::Receiver<std::io::Result<Block>>,
         mut pool: Pool,
     ) -> Result<(), LoadError> {
         let mut reading = true;
@@ -324,7 +328,7 @@ impl Router<'_> {
                     // before any SCHEMA a decoding thread could not decode a
                     // thing: the block is read here, where its SCHEMAs apply
                     Ok(Ok(block)) if self.snapshot.streams.is_empty() && pool.in_flight() == 0 => {
-                        self.lines(&block.data, block.utf8)?;
+                        self.lines(&block)?;
                     }
                     Ok(Ok(block)) => {
                         if pool.submit(block, self.snapshot.clone()).is_err() {
@@ -372,16 +376,17 @@ impl Router<'_> {
     }
 
     /// The lines of a block, one by one on this thread.
-    fn lines(&mut self, data: &[u8], utf8: bool) -> Result<(), LoadError> {
+    fn lines(&mut self, block: &Block) -> Result<(), LoadError> {
+        let data = block.data();
         let mut start = 0;
         for end in memchr::memchr_iter(b'\n', data) {
             self.line_no += 1;
-            self.line(&data[start..end], utf8)?;
+            self.line(block, start, end)?;
             start = end + 1;
         }
         if start < data.len() {
             self.line_no += 1;
-            self.line(&data[start..], utf8)?;
+            self.line(block, start, data.len())?;
         }
         Ok(())
     }
@@ -390,7 +395,7 @@ impl Router<'_> {
     /// decoded against streams that have changed since is redone here.
     fn apply(&mut self, d: Decoded) -> Result<(), LoadError> {
         if d.epoch != self.snapshot.epoch {
-            return self.lines(&d.block.data, d.block.utf8);
+            return self.lines(&d.block);
         }
         let mut parts = Vec::with_capacity(d.chunks.len());
         for c in d.chunks {
@@ -422,7 +427,7 @@ impl Router<'_> {
                         }
                     }
                     self.line_no += 1;
-                    self.line(&d.block.data[start..end], d.block.utf8)?;
+                    self.line(&d.block, start, end)?;
                 }
             }
         }
@@ -496,9 +501,10 @@ impl Router<'_> {
     }
 
     /// One input line; `utf8` says the whole block was already checked.
-    fn line(&mut self, line: &[u8], utf8: bool) -> Result<(), LoadError> {
-        if (utf8 || std::str::from_utf8(line).is_ok())
-            && let Some((stream, mut sc)) = singer::record_head(line)
+    fn line(&mut self, block: &Block, start: usize, end: usize) -> Result<(), LoadError> {
+        let line = &block.data()[start..end];
+        if let Some(text) = block.line_text(start, end)
+            && let Some((stream, mut sc)) = singer::record_head(text)
             && let Some(sink) = self.sinks.get_mut(stream.as_ref())
         {
             let bytes = line.len() + 1;

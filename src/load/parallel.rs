@@ -17,6 +17,7 @@ use std::thread::JoinHandle;
 
 use arrow_array::ArrayRef;
 use arrow_schema::ArrowError;
+use rustc_hash::FxHashMap;
 
 use crate::batch::{RowDecoder, RowSpec};
 use crate::singer::reader::Block;
@@ -170,7 +171,7 @@ impl Drop for Pool {
 #[derive(Default)]
 struct Decoders {
     epoch: Option<u64>,
-    by_stream: HashMap<String, RowDecoder>,
+    by_stream: FxHashMap<String, RowDecoder>,
 }
 
 impl Decoders {
@@ -200,7 +201,7 @@ fn decode_block(block: Block, snap: &Snapshot, decoders: &mut Decoders) -> Decod
     // (stream, line bytes) per chunk, in order of first appearance
     let mut chunks: Vec<(String, Vec<u32>)> = Vec::new();
     let mut barrier = false;
-    let data = &block.data;
+    let data = block.data();
     let mut start = 0;
     let mut ends = memchr::memchr_iter(b'\n', data);
     loop {
@@ -210,9 +211,9 @@ fn decode_block(block: Block, snap: &Snapshot, decoders: &mut Decoders) -> Decod
             None => break,
         };
         let line = &data[start..end];
-        let outcome = match barrier || !(block.utf8 || std::str::from_utf8(line).is_ok()) {
-            true => Outcome::Left,
-            false => decode_record(line, decoders, &mut chunks, &mut events),
+        let outcome = match block.line_text(start, end) {
+            Some(text) if !barrier => decode_record(text, decoders, &mut chunks, &mut events),
+            _ => Outcome::Left,
         };
         if outcome != Outcome::Decoded {
             let mut touches_buffers = true;
@@ -267,7 +268,7 @@ enum Outcome {
 
 /// Decodes one RECORD line of a known stream.
 fn decode_record(
-    line: &[u8],
+    line: &str,
     decoders: &mut Decoders,
     chunks: &mut Vec<(String, Vec<u32>)>,
     events: &mut Vec<Event>,
@@ -309,10 +310,7 @@ mod tests {
     }
 
     fn block(text: &str) -> Block {
-        Block {
-            data: text.as_bytes().to_vec(),
-            utf8: true,
-        }
+        Block::new(text.as_bytes().to_vec())
     }
 
     #[test]
@@ -341,7 +339,7 @@ mod tests {
             .iter()
             .filter_map(|e| match *e {
                 Event::Line { start, end, .. } => {
-                    Some(std::str::from_utf8(&d.block.data[start..end]).unwrap())
+                    Some(std::str::from_utf8(&d.block.data()[start..end]).unwrap())
                 }
                 _ => None,
             })

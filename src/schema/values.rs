@@ -9,7 +9,28 @@ use arrow_buffer::i256;
 /// `Z`, `+HH:MM`, `+HHMM`, `+HH`, or no offset (taken as UTC); a bare date
 /// is midnight UTC.
 pub fn parse_timestamp_us(s: &[u8]) -> Option<i64> {
-    let days = parse_date_days(s.get(..10)?)? as i64;
+    parse_timestamp_us_with(s, &mut DateCache::default())
+}
+
+/// The last date part a [`parse_timestamp_us_with`] parsed: timestamps of
+/// consecutive records mostly fall on the same day.
+#[derive(Debug, Default, Clone)]
+pub struct DateCache {
+    /// `YYYY-MM-DD` and its day number.
+    last: Option<([u8; 10], i64)>,
+}
+
+/// [`parse_timestamp_us`], reusing the date part when it is the cached one.
+pub fn parse_timestamp_us_with(s: &[u8], cache: &mut DateCache) -> Option<i64> {
+    let date = s.get(..10)?;
+    let days = match cache.last {
+        Some((d, days)) if d == date => days,
+        _ => {
+            let days = parse_date_days(date)? as i64;
+            cache.last = Some((date.try_into().ok()?, days));
+            days
+        }
+    };
     if s.len() == 10 {
         return Some(days * 86_400_000_000);
     }
@@ -237,6 +258,30 @@ mod tests {
                 None,
                 "{}",
                 String::from_utf8_lossy(bad)
+            );
+        }
+    }
+
+    #[test]
+    fn a_cached_day_gives_the_same_instants() {
+        let mut cache = DateCache::default();
+        for t in [
+            "\0\0\0\0\0\0\0\0\0\0T00:00:00Z",
+            "2020-01-01T00:00:00Z",
+            "2020-01-01T23:59:59.999999Z",
+            "2020-01-01T01:00:00+02:00",
+            "2020-01-01",
+            "2020-01-01Tnope",
+            "2020-01-02T00:00:00-01:00",
+            "2020-02-30T00:00:00Z",
+            "2020-02-30T00:00:00Z",
+            "2020-01-02 12:00:00",
+            "0000-00-00T00:00:00Z",
+        ] {
+            assert_eq!(
+                parse_timestamp_us_with(t.as_bytes(), &mut cache),
+                parse_timestamp_us(t.as_bytes()),
+                "{t}"
             );
         }
     }

@@ -241,9 +241,20 @@ pub fn parse_line(line: &[u8]) -> Result<Line<'_>, SingerError> {
 /// Fast path for the usual key order, `{"type":"RECORD","stream":"s","record":…`:
 /// returns the stream and a scanner at the record value, so the record is
 /// decoded in the same pass. Anything unusual returns None (use [`parse_line`]).
-/// The line must already be known to be UTF-8.
-pub fn record_head(line: &[u8]) -> Option<(Cow<'_, str>, Scanner<'_>)> {
-    let mut sc = Scanner::new(line);
+pub fn record_head(line: &str) -> Option<(Cow<'_, str>, Scanner<'_>)> {
+    let mut sc = Scanner::new(line.as_bytes());
+    // what taps write: keys matched in place, no key scanned
+    if sc.begin_object().ok()?
+        && sc.try_key(true, br#""type""#).ok()?
+        && kind_of(sc.raw_string().ok()?.0) == Kind::Record
+        && sc.try_key(false, br#""stream""#).ok()?
+    {
+        let stream = stream_name(line, &mut sc)?;
+        if sc.try_key(false, br#""record""#).ok()? {
+            return Some((stream, sc));
+        }
+    }
+    let mut sc = Scanner::new(line.as_bytes());
     if !sc.begin_object().ok()? {
         return None;
     }
@@ -259,15 +270,23 @@ pub fn record_head(line: &[u8]) -> Option<(Cow<'_, str>, Scanner<'_>)> {
                 }
                 is_record = true;
             }
-            b"stream" => {
-                let (s, esc) = sc.raw_string().ok()?;
-                stream = Some(scan::string_value(s, esc).ok()?);
-            }
+            b"stream" => stream = Some(stream_name(line, &mut sc)?),
             b"record" if is_record => return stream.map(|s| (s, sc)),
             _ => return None,
         }
     }
     None
+}
+
+/// The string at the cursor of a scanner over `line`.
+fn stream_name<'a>(line: &'a str, sc: &mut Scanner<'a>) -> Option<Cow<'a, str>> {
+    let (s, esc) = sc.raw_string().ok()?;
+    if esc {
+        return scan::string_value(s, esc).ok();
+    }
+    // a slice of `line` between two quotes: text already
+    let at = s.as_ptr() as usize - line.as_ptr() as usize;
+    line.get(at..at + s.len()).map(Cow::Borrowed)
 }
 
 /// What a RECORD line says besides its record: `time_extracted` and the
@@ -310,6 +329,31 @@ fn malformed(kind: &'static str, e: serde_json::Error) -> SingerError {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn record_head_finds_stream_and_record_in_any_usual_order() {
+        let head = |l: &str| {
+            record_head(l).map(|(s, mut sc)| (s.into_owned(), sc.skip_value().unwrap().to_vec()))
+        };
+        let want = Some(("public-items".to_string(), br#"{"id": 1}"#.to_vec()));
+        for l in [
+            r#"{"type":"RECORD","stream":"public-items","record":{"id": 1}}"#,
+            r#"{ "type" : "record" , "stream" : "public-items" , "record" : {"id": 1}}"#,
+            r#"{"stream":"public-items","type":"RECORD","record":{"id": 1}}"#,
+            r#"{"type":"RECORD","stream":"public-items","record":{"id": 1}}"#,
+        ] {
+            assert_eq!(head(l), want, "{l}");
+        }
+        // left to the full parser
+        for l in [
+            r#"{"type":"STATE","value":{}}"#,
+            r#"{"record":{"id": 1},"type":"RECORD","stream":"s"}"#,
+            r#"{"type":"RECORD","record":{"id": 1}}"#,
+            r#"{"type":"RECORD","stream":7,"record":{"id": 1}}"#,
+        ] {
+            assert_eq!(head(l), None, "{l}");
+        }
+    }
 
     #[test]
     fn parses_each_message_type() {

@@ -6,23 +6,65 @@ use std::io::{self, Read};
 use std::sync::mpsc::{self, Receiver, SyncSender};
 use std::thread;
 
-/// Bytes asked of the input per read.
+/// Bytes asked of the input per read, at least.
 const READ: usize = 256 << 10;
 /// Blocks queued ahead of the decoder.
 const QUEUE: usize = 4;
+/// Used block buffers kept for reuse: a reused buffer is already mapped and
+/// initialised, so reads go straight into it (no page faults, no copy).
+const SPARE: usize = QUEUE + 2;
 
 /// A chunk of input made of whole lines (the last block may lack a final newline).
 pub struct Block {
-    /// The bytes.
-    pub data: Vec<u8>,
+    data: Vec<u8>,
     /// The whole block is valid UTF-8 (checked here, off the decoding thread).
-    pub utf8: bool,
+    utf8: bool,
+    /// Where the buffer goes when the block is dropped: back to the reader.
+    home: Option<SyncSender<Vec<u8>>>,
 }
 
 impl Block {
-    fn new(data: Vec<u8>) -> Self {
+    /// A block of `data`, checked for UTF-8.
+    pub fn new(data: Vec<u8>) -> Self {
         let utf8 = std::str::from_utf8(&data).is_ok();
-        Block { data, utf8 }
+        Block {
+            data,
+            utf8,
+            home: None,
+        }
+    }
+
+    /// The bytes.
+    pub fn data(&self) -> &[u8] {
+        &self.data
+    }
+
+    /// The bytes as text, when the whole block is valid UTF-8 (else lines
+    /// are checked one by one, and a bad one is rejected alone).
+    pub fn text(&self) -> Option<&str> {
+        // SAFETY: `utf8` was computed from `data` in `new`, and neither field
+        // changes afterwards (both private, no `&mut` access)
+        self.utf8
+            .then(|| unsafe { std::str::from_utf8_unchecked(&self.data) })
+    }
+
+    /// Line `start..end` of the block as text, if valid UTF-8. Free when the
+    /// whole block is; `start..end` must not split a character (lines end
+    /// at `\n`).
+    pub fn line_text(&self, start: usize, end: usize) -> Option<&str> {
+        match self.text() {
+            Some(t) => t.get(start..end),
+            None => std::str::from_utf8(self.data.get(start..end)?).ok(),
+        }
+    }
+}
+
+impl Drop for Block {
+    fn drop(&mut self) {
+        if let Some(home) = &self.home {
+            // a full pool or a finished reader: the buffer is simply freed
+            let _ = home.try_send(std::mem::take(&mut self.data));
+        }
     }
 }
 
@@ -105,13 +147,45 @@ pub fn spawn(input: Input, block: usize) -> Receiver<io::Result<Block>> {
     rx
 }
 
+/// Block buffers: reused ones from the pool, else new.
+struct Buffers {
+    home: SyncSender<Vec<u8>>,
+    spare: Receiver<Vec<u8>>,
+}
+
+impl Buffers {
+    /// A buffer whose first `len` bytes are initialised (reads go there).
+    fn get(&self, len: usize) -> Vec<u8> {
+        let mut b = self.spare.try_recv().unwrap_or_default();
+        if b.len() < len {
+            b.resize(len, 0);
+        }
+        b
+    }
+
+    fn block(&self, mut data: Vec<u8>, len: usize) -> Block {
+        data.truncate(len); // keeps the capacity for the next use
+        let mut b = Block::new(data);
+        b.home = Some(self.home.clone());
+        b
+    }
+}
+
 fn read_loop(mut input: Input, block: usize, tx: &SyncSender<io::Result<Block>>) {
-    // one zeroed read buffer, reused; blocks are filled by copying out of it
-    let mut scratch = vec![0u8; READ];
-    let mut buf: Vec<u8> = Vec::with_capacity(block);
+    let (home, spare) = mpsc::sync_channel(SPARE);
+    let pool = Buffers { home, spare };
+    // `buf[..filled]` is input not yet handed over; `buf` beyond that is
+    // initialised room that reads fill directly
+    let mut buf = pool.get(block + READ);
+    let mut filled = 0;
     let mut cut = 0;
     loop {
-        let n = match input.read.read(&mut scratch) {
+        if buf.len() - filled < READ {
+            // a line longer than the block: room for the next read
+            buf.resize(filled + READ.max(filled / 2), 0);
+        }
+        let room = buf.len() - filled;
+        let n = match input.read.read(&mut buf[filled..]) {
             Ok(n) => n,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
             Err(e) => {
@@ -120,26 +194,25 @@ fn read_loop(mut input: Input, block: usize, tx: &SyncSender<io::Result<Block>>)
             }
         };
         if n == 0 {
-            if !buf.is_empty() {
-                let _ = tx.send(Ok(Block::new(buf)));
+            if filled > 0 {
+                let _ = tx.send(Ok(pool.block(buf, filled)));
             }
             return;
         }
         // where the last whole line ends, found in the new bytes only (a
         // 50 MB line arriving through a pipe must not be rescanned per read)
-        if let Some(p) = memchr::memrchr(b'\n', &scratch[..n]) {
-            cut = buf.len() + p + 1;
+        if let Some(p) = memchr::memrchr(b'\n', &buf[filled..filled + n]) {
+            cut = filled + p + 1;
         }
-        buf.extend_from_slice(&scratch[..n]);
-        if cut > 0 && (buf.len() >= block || input.paused(n < scratch.len())) {
-            let mut next = Vec::with_capacity(block.max(buf.len() - cut));
-            next.extend_from_slice(&buf[cut..]);
-            buf.truncate(cut);
+        filled += n;
+        if cut > 0 && (filled >= block || input.paused(n < room)) {
+            let rest = filled - cut;
+            let mut next = pool.get((block + READ).max(rest + READ));
+            next[..rest].copy_from_slice(&buf[cut..filled]);
+            let full = pool.block(std::mem::replace(&mut buf, next), cut);
+            filled = rest;
             cut = 0; // the rest is part of a line
-            if tx
-                .send(Ok(Block::new(std::mem::replace(&mut buf, next))))
-                .is_err()
-            {
+            if tx.send(Ok(full)).is_err() {
                 return; // the decoder stopped
             }
         }
@@ -155,6 +228,11 @@ mod tests {
         let mut text = Vec::new();
         for i in 0..50_000 {
             text.extend_from_slice(format!("{{\"n\":{i}}}\n").as_bytes());
+            if i == 20_000 {
+                // a line longer than a block, between short ones
+                text.extend_from_slice(&vec![b'y'; (5 << 20) / 2]);
+                text.push(b'\n');
+            }
         }
         text.extend_from_slice(&vec![b'x'; 3 << 20]); // a long last line without newline
         let rx = spawn(
@@ -164,11 +242,11 @@ mod tests {
         let mut all = Vec::new();
         for b in rx {
             let b = b.unwrap();
-            assert!(b.utf8);
-            if all.len() + b.data.len() < text.len() {
-                assert_eq!(b.data.last(), Some(&b'\n'));
+            assert!(b.text().is_some());
+            if all.len() + b.data().len() < text.len() {
+                assert_eq!(b.data().last(), Some(&b'\n'));
             }
-            all.extend_from_slice(&b.data);
+            all.extend_from_slice(b.data());
         }
         assert_eq!(all, text);
     }

@@ -48,6 +48,9 @@ class Handler(BaseHTTPRequestHandler):
 
     # --- helpers -------------------------------------------------------
     def send(self, status, body=b"", headers=None, head=False):
+        # a reply to HEAD never has a body, errors included: bytes left on a
+        # kept-alive connection would be read as the start of the next reply
+        head = head or self.command == "HEAD"
         self.send_response(status)
         for k, v in (headers or {}).items():
             self.send_header(k, v)
