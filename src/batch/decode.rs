@@ -4,6 +4,7 @@
 use serde_json::Value;
 
 use super::columns::Column;
+use super::seen::Seen;
 use crate::schema::plan::{Bound, Constraints};
 use crate::schema::values::{self, DecimalError};
 use crate::schema::{FieldPlan, Kind, ObjectPlan};
@@ -457,61 +458,6 @@ impl Decoder {
 }
 
 /// A string value, unescaped into `scratch` when it has escapes.
-/// Which fields of an object were decoded: bits for up to 64 fields, else
-/// the columns' lengths tell.
-enum Seen {
-    Bits { seen: u64, all: u64 },
-    Columns { n: usize },
-}
-
-impl Seen {
-    fn new(n: usize) -> Self {
-        match n {
-            0..64 => Seen::Bits {
-                seen: 0,
-                all: (1 << n) - 1,
-            },
-            64 => Seen::Bits {
-                seen: 0,
-                all: u64::MAX,
-            },
-            _ => Seen::Columns { n },
-        }
-    }
-
-    /// Marks field `i`; false if it was already seen. `unseen`: whether its
-    /// column has no value for this row yet (asked beyond 64 fields).
-    #[inline]
-    fn insert(&mut self, i: usize, unseen: impl FnOnce() -> bool) -> bool {
-        match self {
-            Seen::Bits { seen, .. } => {
-                let bit = 1 << i;
-                let new = *seen & bit == 0;
-                *seen |= bit;
-                new
-            }
-            Seen::Columns { .. } => unseen(),
-        }
-    }
-
-    /// The fields that may lack a value, in order: exactly the unseen ones
-    /// with bits, every field beyond 64.
-    fn maybe_missing(&self) -> impl Iterator<Item = usize> + use<> {
-        let (mut bits, n) = match *self {
-            Seen::Bits { seen, all } => (all & !seen, 0),
-            Seen::Columns { n } => (0, n),
-        };
-        let from_bits = std::iter::from_fn(move || {
-            (bits != 0).then(|| {
-                let i = bits.trailing_zeros() as usize;
-                bits &= bits - 1;
-                i
-            })
-        });
-        from_bits.chain(0..n)
-    }
-}
-
 fn string<'c, 'a: 'c, 'b: 'c>(
     scratch: &'b mut Vec<u8>,
     sc: &mut Scanner<'a>,

@@ -1,9 +1,11 @@
 //! Per-stream buffers that turn records into Arrow RecordBatches, and the
 //! flush policy (bytes, rows, age) that bounds memory.
 
+pub mod bits;
 pub mod columns;
 pub mod decode;
 pub mod rows;
+mod seen;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};

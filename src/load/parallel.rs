@@ -211,9 +211,15 @@ fn decode_block(block: Block, snap: &Snapshot, decoders: &mut Decoders) -> Decod
             None => break,
         };
         let line = &data[start..end];
-        let outcome = match block.line_text(start, end) {
-            Some(text) if !barrier => decode_record(text, decoders, &mut chunks, &mut events),
-            _ => Outcome::Left,
+        // after a SCHEMA the router decodes the rest itself (and checks it)
+        let text = if barrier {
+            None
+        } else {
+            block.line_text(start, end)
+        };
+        let outcome = match text {
+            Some(text) => decode_record(text, decoders, &mut chunks, &mut events),
+            None => Outcome::Left,
         };
         if outcome != Outcome::Decoded {
             let mut touches_buffers = true;

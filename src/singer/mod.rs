@@ -340,7 +340,7 @@ mod tests {
             r#"{"type":"RECORD","stream":"public-items","record":{"id": 1}}"#,
             r#"{ "type" : "record" , "stream" : "public-items" , "record" : {"id": 1}}"#,
             r#"{"stream":"public-items","type":"RECORD","record":{"id": 1}}"#,
-            r#"{"type":"RECORD","stream":"public-items","record":{"id": 1}}"#,
+            r#"{"type":"RECORD","stream":"public\u002ditems","record":{"id": 1}}"#,
         ] {
             assert_eq!(head(l), want, "{l}");
         }
@@ -350,6 +350,7 @@ mod tests {
             r#"{"record":{"id": 1},"type":"RECORD","stream":"s"}"#,
             r#"{"type":"RECORD","record":{"id": 1}}"#,
             r#"{"type":"RECORD","stream":7,"record":{"id": 1}}"#,
+            r#"{"type":"RECOR\u0044","stream":"s","record":{"id": 1}}"#,
         ] {
             assert_eq!(head(l), None, "{l}");
         }

@@ -42,8 +42,9 @@ impl Block {
     /// The bytes as text, when the whole block is valid UTF-8 (else lines
     /// are checked one by one, and a bad one is rejected alone).
     pub fn text(&self) -> Option<&str> {
-        // SAFETY: `utf8` was computed from `data` in `new`, and neither field
-        // changes afterwards (both private, no `&mut` access)
+        // SAFETY: `utf8` was computed from `data` in `new`; both fields are
+        // private and nothing changes them afterwards (`Drop` takes `data`
+        // when nothing can read the block any more)
         self.utf8
             .then(|| unsafe { std::str::from_utf8_unchecked(&self.data) })
     }
@@ -154,15 +155,20 @@ struct Buffers {
 }
 
 impl Buffers {
-    /// A buffer whose first `len` bytes are initialised (reads go there).
+    /// A buffer of exactly `len` initialised bytes (reads go there). A
+    /// spare grown far beyond that by one long line is freed, not reused:
+    /// blocks, and memory, stay the usual size after it.
     fn get(&self, len: usize) -> Vec<u8> {
-        let mut b = self.spare.try_recv().unwrap_or_default();
-        if b.len() < len {
-            b.resize(len, 0);
-        }
+        let mut b = match self.spare.try_recv() {
+            Ok(b) if b.capacity() <= 2 * len => b,
+            _ => Vec::new(),
+        };
+        b.resize(len, 0);
         b
     }
 
+    /// The first `len` bytes of `data` as a block whose buffer comes back
+    /// here when it is dropped.
     fn block(&self, mut data: Vec<u8>, len: usize) -> Block {
         data.truncate(len); // keeps the capacity for the next use
         let mut b = Block::new(data);
@@ -240,8 +246,14 @@ mod tests {
             1 << 20,
         );
         let mut all = Vec::new();
+        let mut after_long = false;
         for b in rx {
             let b = b.unwrap();
+            if after_long && all.len() + b.data().len() < text.len() - (3 << 20) {
+                // a buffer grown by the long line is not reused for short ones
+                assert!(b.data().len() < (2 << 20), "{}", b.data().len());
+            }
+            after_long |= b.data().len() > (2 << 20);
             assert!(b.text().is_some());
             if all.len() + b.data().len() < text.len() {
                 assert_eq!(b.data().last(), Some(&b'\n'));
