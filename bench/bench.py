@@ -191,6 +191,9 @@ def timed_run(cmd, run_dir, timeout, env=None):
     tfile = os.path.join(run_dir, 'time.txt')
     out_p = os.path.join(run_dir, 'stdout.txt')
     err_p = os.path.join(run_dir, 'stderr.txt')
+    # write back what earlier runs left in the page cache now, so that no run
+    # pays for the disk writes of the one before it (both engines alike)
+    os.sync()
     load1 = os.getloadavg()[0]
     t0 = time.perf_counter()
     with open(out_p, 'wb') as out, open(err_p, 'wb') as err:

@@ -11,8 +11,9 @@ const READ: usize = 256 << 10;
 /// Blocks queued ahead of the decoder.
 const QUEUE: usize = 4;
 /// Used block buffers kept for reuse: a reused buffer is already mapped and
-/// initialised, so reads go straight into it (no page faults, no copy).
-const SPARE: usize = QUEUE + 2;
+/// initialised, so reads go straight into it (no page faults, no copy). A
+/// dropped block's buffer is taken again at the next cut, so two suffice.
+const SPARE: usize = 2;
 
 /// A chunk of input made of whole lines (the last block may lack a final newline).
 pub struct Block {
