@@ -27,7 +27,8 @@ pub struct Block {
 impl Block {
     /// A block of `data`, checked for UTF-8.
     pub fn new(data: Vec<u8>) -> Self {
-        let utf8 = std::str::from_utf8(&data).is_ok();
+        // SIMD validation: std's scalar check took 2 % of a load's CPU
+        let utf8 = simdutf8::basic::from_utf8(&data).is_ok();
         Block {
             data,
             utf8,
