@@ -13,10 +13,9 @@ use arrow_array::types::{
 };
 use arrow_array::{ArrayRef, BooleanArray, ListArray, PrimitiveArray, StringArray, StructArray};
 use arrow_buffer::{Buffer, NullBuffer, OffsetBuffer, ScalarBuffer, i256};
-
-use super::bits::Bits;
 use arrow_schema::{ArrowError, DataType, Field};
 
+use super::bits::Bits;
 use crate::schema::{FieldPlan, Kind};
 
 /// Validity bits plus the count of nulls. The bits are only built once the
