@@ -12,16 +12,24 @@ picks the Python venv; see BENCHMARKS.md for what is measured and how.
 Engines (each one is its own process, timed with `/usr/bin/time -v`):
   inlet-FORMAT   INLET_BIN load --config CFG --input FILE
                  CFG = {"destination": OUT, "format": FORMAT, "validate_records": true}
-  duckdb-singer  a separate Python process running DuckDB on the Singer envelope:
-                 read_json(FILE) WHERE type = 'RECORD', unnest(record),
-                 COPY ... TO OUT/<dataset>.parquet (snappy), N threads
+  duckdb-singer  DUCKDB_CLI -init /dev/null -bail -list -noheader -c SQL  (the DuckDB CLI binary,
+                 in-memory database; SQL on the Singer envelope:
+                 SET threads = N; COPY (SELECT unnest(record) FROM read_json(FILE,
+                 format = 'newline_delimited') WHERE type = 'RECORD')
+                 TO OUT/<dataset>.parquet (FORMAT parquet, COMPRESSION snappy);)
+                 DUCKDB_CLI = --duckdb-cli PATH, else $DUCKDB_CLI, else the `duckdb` next to
+                 this Python (pip install duckdb-cli into the venv; when that is pip's Python
+                 wrapper script, the binary it wraps, so no interpreter start is timed).
+                 Until this changed it was a Python process running `import duckdb` and the
+                 same SQL, whose wall included ~0.24 s of interpreter start and import.
 
 Correctness per run: rows read back with pyarrow == RECORD count of the input,
 and (inlet only) the last line inlet printed on stdout == the value of the
 last STATE message of the input.
 
-Needs: python >= 3.8 with pyarrow (for reading outputs back) and duckdb (for
-the reference), GNU time at /usr/bin/time. Never builds inlet.
+Needs: python >= 3.8 with pyarrow (for reading outputs back), the DuckDB CLI
+(PyPI package duckdb-cli, for the reference), GNU time at /usr/bin/time.
+Never builds inlet.
 """
 import argparse
 import json
@@ -47,25 +55,70 @@ DUCKDB = 'duckdb-singer'
 
 
 # --------------------------------------------------------------------------
-# DuckDB reference (runs in its own process: `bench.py _ref-duckdb IN OUT THREADS`)
+# DuckDB reference (the DuckDB CLI binary in its own process, see run_duckdb)
 # --------------------------------------------------------------------------
 
 def sql_str(s):
     return "'" + s.replace("'", "''") + "'"
 
 
-def ref_duckdb(inp, out, threads):
+def ref_duckdb_sql(inp, out, threads):
     """What peer_results.md calls `ref-duckdb-singer`: the Singer envelope read
     with read_json, RECORD lines kept, `record` unnested into columns, typed
-    snappy Parquet written. Imports only duckdb so the RSS is DuckDB's own."""
-    import duckdb
-    con = duckdb.connect()
-    con.execute('SET threads = %d' % int(threads))
-    n = con.execute(
-        "COPY (SELECT unnest(record) FROM read_json(%s, format = 'newline_delimited') "
-        "WHERE type = 'RECORD') TO %s (FORMAT parquet, COMPRESSION snappy)"
-        % (sql_str(inp), sql_str(out))).fetchone()[0]
-    print(n)
+    snappy Parquet written. The CLI prints nothing for COPY: rows are counted
+    by reading the output back, as for inlet."""
+    return ("SET threads = %d; "
+            "COPY (SELECT unnest(record) FROM read_json(%s, format = 'newline_delimited') "
+            "WHERE type = 'RECORD') TO %s (FORMAT parquet, COMPRESSION snappy);"
+            % (int(threads), sql_str(inp), sql_str(out)))
+
+
+def is_script(path):
+    try:
+        with open(path, 'rb') as f:
+            return f.read(2) == b'#!'
+    except OSError:
+        return False
+
+
+def find_duckdb_cli(explicit):
+    """The DuckDB CLI executable: --duckdb-cli, else $DUCKDB_CLI (both taken as
+    given), else `duckdb` next to this Python. pip's duckdb-cli installs there a
+    Python wrapper script that runs the binary bundled in the package
+    (site-packages/duckdb_cli/duckdb) as a child process; timing that would time
+    an interpreter start again, so the bundled binary is used instead."""
+    given = explicit or os.environ.get('DUCKDB_CLI')
+    if given:
+        path = os.path.abspath(os.path.expanduser(given))
+        if not (os.path.isfile(path) and os.access(path, os.X_OK)):
+            die('DuckDB CLI not found or not executable: %s (from %s)'
+                % (path, '--duckdb-cli' if explicit else '$DUCKDB_CLI'))
+        if is_script(path):
+            log('bench: note: %s is a script, not the DuckDB binary: its start-up is timed too' % path)
+        return path
+    path = os.path.join(os.path.dirname(sys.executable), 'duckdb')
+    if os.path.isfile(path) and is_script(path):
+        import importlib.util
+        spec = importlib.util.find_spec('duckdb_cli')  # locates the package, runs none of it
+        if spec and spec.origin:
+            inner = os.path.join(os.path.dirname(spec.origin), 'duckdb')
+            if os.path.isfile(inner) and os.access(inner, os.X_OK) and not is_script(inner):
+                return inner
+    if os.path.isfile(path) and os.access(path, os.X_OK):
+        return path
+    die('DuckDB CLI not found: no executable %s\n'
+        '  install it into this venv: %s -m pip install duckdb-cli==1.5.6  (scripts/test-env.sh does),\n'
+        '  or point to a duckdb binary with --duckdb-cli PATH / DUCKDB_CLI=PATH;\n'
+        '  use --engines inlet to run without the reference.' % (path, sys.executable))
+
+
+def duckdb_cli_version(cli):
+    try:
+        p = subprocess.run([cli, '--version'], capture_output=True, timeout=30)
+        out = p.stdout.decode(errors='replace').strip()
+        return 'duckdb-cli %s' % out.split()[0] if p.returncode == 0 and out else 'duckdb --version failed'
+    except (OSError, subprocess.TimeoutExpired) as e:
+        return 'duckdb --version failed: %s' % e
 
 
 # --------------------------------------------------------------------------
@@ -301,7 +354,9 @@ def run_duckdb(a, ds, run_dir):
     out_dir = os.path.join(run_dir, 'out')
     os.makedirs(out_dir)
     out = os.path.join(out_dir, ds['name'] + '.parquet')
-    cmd = [sys.executable, os.path.abspath(__file__), '_ref-duckdb', ds['path'], out, str(a.duckdb_threads)]
+    # -init /dev/null: no ~/.duckdbrc; -bail: stop at the first error (exit code 1)
+    cmd = [a.duckdb_cli, '-init', '/dev/null', '-bail', '-list', '-noheader',
+           '-c', ref_duckdb_sql(ds['path'], out, a.duckdb_threads)]
     r = timed_run(cmd, run_dir, a.timeout)
     r.update(check_output(out_dir, 'parquet', ds))
     r['state'] = 'n/a'
@@ -509,13 +564,10 @@ def default_inlet():
     return os.path.join(target, 'release', 'inlet')
 
 
-def tool_versions(a, want_inlet):
+def tool_versions(a, want_inlet, want_duckdb):
     v = ['python %s' % platform.python_version()]
-    try:
-        import duckdb
-        v.append('duckdb %s' % duckdb.__version__)
-    except ImportError:
-        pass
+    if want_duckdb:
+        v.append(duckdb_cli_version(a.duckdb_cli))
     try:
         import pyarrow
         v.append('pyarrow %s' % pyarrow.__version__)
@@ -549,8 +601,6 @@ def machine():
 
 def main(argv=None):
     argv = sys.argv[1:] if argv is None else argv
-    if argv[:1] == ['_ref-duckdb']:
-        return ref_duckdb(*argv[1:4])
 
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument('--runs', type=int, default=3, help='runs per engine and dataset, interleaved (default 3)')
@@ -570,6 +620,9 @@ def main(argv=None):
     ap.add_argument('--gen', default=None, help='path of gen_singer.py (default: shared/bench/gen_singer.py)')
     ap.add_argument('--duckdb-threads', type=int, default=os.cpu_count() or 2,
                     help='DuckDB threads for the reference (default: cores)')
+    ap.add_argument('--duckdb-cli', default=None,
+                    help='DuckDB CLI binary for the reference (default $DUCKDB_CLI, else the duckdb '
+                         'of pip package duckdb-cli next to this Python)')
     ap.add_argument('--timeout', type=float, default=1800, help='seconds per run before it is killed')
     ap.add_argument('--out', default=None,
                     help='also write the tables as markdown here; if the file has the markers '
@@ -588,6 +641,7 @@ def main(argv=None):
     if a.runs < 1:
         ap.error('--runs must be >= 1')
     want_inlet = 'inlet' in engines and formats
+    want_duckdb = 'duckdb' in engines
 
     # fail early, before minutes of data generation
     if not os.access(GNU_TIME, os.X_OK):
@@ -598,15 +652,13 @@ def main(argv=None):
             die('inlet binary not found or not executable: %s\n'
                 '  build it first (cargo build --release, with the same CARGO_TARGET_DIR), or point to it\n'
                 '  with --inlet PATH / INLET_BIN=PATH; use --engines duckdb to run only the reference.' % a.inlet)
-    missing = []
-    for mod in ['pyarrow'] + (['duckdb'] if 'duckdb' in engines else []):
-        try:
-            __import__(mod)
-        except ImportError:
-            missing.append(mod)
-    if missing:
-        die('python %s lacks %s: run through bench/run.sh (venv $INLET_VENV, made by scripts/test-env.sh) '
-            'or pip install %s' % (sys.executable, ', '.join(missing), ' '.join(missing)))
+    if want_duckdb:
+        a.duckdb_cli = find_duckdb_cli(a.duckdb_cli)
+    try:
+        __import__('pyarrow')
+    except ImportError:
+        die('python %s lacks pyarrow: run through bench/run.sh (venv $INLET_VENV, made by scripts/test-env.sh) '
+            'or pip install pyarrow' % sys.executable)
 
     gen = find_generator(a.gen)
     datasets = []
@@ -615,9 +667,9 @@ def main(argv=None):
         d['role'] = role
         datasets.append(d)
 
-    eng_list = (['inlet-' + f for f in formats] if want_inlet else []) + ([DUCKDB] if 'duckdb' in engines else [])
+    eng_list = (['inlet-' + f for f in formats] if want_inlet else []) + ([DUCKDB] if want_duckdb else [])
     env = {'date': time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime()), 'machine': machine(),
-           'versions': tool_versions(a, want_inlet),
+           'versions': tool_versions(a, want_inlet, want_duckdb),
            'command': 'bench.py ' + ' '.join(argv)}
     log('bench: %s | %s' % (env['machine'], env['versions']))
     load1 = os.getloadavg()[0]

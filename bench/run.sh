@@ -16,8 +16,8 @@ if [ -x "$venv/bin/python" ]; then
   py="$venv/bin/python"
 else
   echo "bench/run.sh: no Python venv at $venv" >&2
-  echo "  create it with scripts/test-env.sh (pyarrow, duckdb), or point INLET_VENV at a venv that has" >&2
-  echo "  pyarrow and duckdb (python3 -m venv DIR && DIR/bin/pip install pyarrow duckdb)." >&2
+  echo "  create it with scripts/test-env.sh (pyarrow, duckdb-cli), or point INLET_VENV at a venv that has" >&2
+  echo "  pyarrow and duckdb-cli (python3 -m venv DIR && DIR/bin/pip install pyarrow duckdb-cli==1.5.6)." >&2
   exit 2
 fi
 

@@ -6,7 +6,7 @@
 #   scripts/test-env.sh test       only the named venv(s): test, tap-postgres-pipelinewise, ...
 #
 # Venvs (each one separate: the taps pin conflicting versions of the same libraries):
-#   ${INLET_VENV:-$HOME/.cache/inlet/venv}            pytest pyarrow duckdb pandas
+#   ${INLET_VENV:-$HOME/.cache/inlet/venv}            pytest pyarrow duckdb pandas, duckdb-cli (bench), ...
 #   ${INLET_TAPS_DIR:-$HOME/.cache/inlet/taps}/<name>  one per tap, and one for meltano
 #
 # Requirements live in scripts/requirements/<name>.txt. A venv is reinstalled when the sha256 of

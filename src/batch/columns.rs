@@ -465,6 +465,7 @@ mod tests {
             null_ok: true,
             nullable: true,
             required: false,
+            key: false,
             checks: Default::default(),
         };
         let plan = FieldPlan {
@@ -496,6 +497,7 @@ mod tests {
             null_ok: false,
             nullable: false,
             required: false,
+            key: false,
             checks: Default::default(),
         };
         let plan = FieldPlan {
@@ -505,6 +507,7 @@ mod tests {
             null_ok: true,
             nullable: true,
             required: false,
+            key: false,
             checks: Default::default(),
         };
         let mut col = Column::for_plan(&plan);

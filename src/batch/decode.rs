@@ -10,6 +10,10 @@ use crate::schema::values::{self, DecimalError};
 use crate::schema::{FieldPlan, Kind, ObjectPlan};
 use crate::singer::scan::{self, Literal, Scanner, SyntaxError};
 
+/// A merge upserts on the key: a record without it cannot be placed.
+const KEY_MISSING: &str = "the key property is missing; the table upserts on key_properties (mode merge), so every record needs its key";
+const KEY_NULL: &str = "the key property is null; the table upserts on key_properties (mode merge), so every record needs its key";
+
 /// Why a record could not be decoded.
 #[derive(Debug, Clone, PartialEq)]
 pub enum RecordError {
@@ -213,6 +217,9 @@ impl Decoder {
                 continue; // has its value
             }
             let field = &plan.fields[i];
+            if field.key {
+                return Err(RecordError::invalid(KEY_MISSING).at(&field.name));
+            }
             if !field.nullable || (field.required && self.validate) {
                 return Err(RecordError::invalid("required property is missing").at(&field.name));
             }
@@ -232,6 +239,9 @@ impl Decoder {
         let start = sc.pos();
         if c == b'n' {
             sc.literal()?;
+            if f.key {
+                return Err(RecordError::invalid(KEY_NULL));
+            }
             if !f.null_ok && (self.validate || !f.nullable) {
                 return Err(RecordError::invalid(format!(
                     "null is not allowed (expected {})",

@@ -6,11 +6,10 @@ use std::process::ExitCode;
 
 use clap::Args;
 use deltalake::DeltaTable;
-use futures::TryStreamExt;
 
 use super::{CommonArgs, EXIT_CONFIG, EXIT_DESTINATION, EXIT_OK, fail, load_config};
-use crate::storage::{Location, Store, redact};
-use crate::table::delta::{open_table, table_url};
+use crate::storage::{Location, Store};
+use crate::table::delta::maintenance;
 
 /// A table and the settings to reach it.
 #[derive(Args, Debug)]
@@ -74,19 +73,7 @@ fn open(t: &TableArgs) -> Result<(Store, DeltaTable), ExitCode> {
         true => fail(EXIT_CONFIG, e),
         false => fail(EXIT_DESTINATION, e),
     })?;
-    let url = table_url(&store, "").map_err(|e| fail(EXIT_CONFIG, e))?;
-    let table = store.block_on(open_table(&store, &url)).map_err(|e| {
-        fail(
-            EXIT_DESTINATION,
-            format!("table {}: {}", t.table, redact(&e)),
-        )
-    })?;
-    if table.version().is_none() {
-        return Err(fail(
-            EXIT_DESTINATION,
-            format!("{} is not a Delta table (no _delta_log there)", t.table),
-        ));
-    }
+    let table = maintenance::open_existing(&store).map_err(|e| fail(EXIT_DESTINATION, e))?;
     Ok((store, table))
 }
 
@@ -96,16 +83,7 @@ pub fn state(t: TableArgs) -> ExitCode {
         Ok(x) => x,
         Err(c) => return c,
     };
-    let found = store.block_on(async {
-        let mut commits = table.history(None);
-        while let Some(c) = commits.try_next().await.map_err(|e| e.to_string())? {
-            if let Some(s) = c.info.get("inlet.state") {
-                return Ok(Some(s.clone()));
-            }
-        }
-        Ok::<_, String>(None)
-    });
-    match found {
+    match maintenance::last_state(&store, &table) {
         Ok(Some(s)) => {
             println!("{s}");
             ExitCode::from(EXIT_OK)
@@ -114,10 +92,7 @@ pub fn state(t: TableArgs) -> ExitCode {
             EXIT_DESTINATION,
             format!("no commit of {} carries an inlet STATE", t.table),
         ),
-        Err(e) => fail(
-            EXIT_DESTINATION,
-            format!("reading the history of {}: {}", t.table, redact(&e)),
-        ),
+        Err(e) => fail(EXIT_DESTINATION, e),
     }
 }
 
@@ -127,106 +102,65 @@ pub fn history(a: HistoryArgs) -> ExitCode {
         Ok(x) => x,
         Err(c) => return c,
     };
-    let r = store.block_on(async {
-        let mut out = Vec::new();
-        let mut commits = table.history(Some(a.limit));
-        while let Some(c) = commits.try_next().await.map_err(|e| e.to_string())? {
-            out.push(serde_json::to_value(&c).map_err(|e| e.to_string())?);
-        }
-        Ok::<_, String>(out)
-    });
-    match r {
+    match maintenance::history(&store, &table, a.limit) {
         Ok(commits) => {
             for c in commits {
                 println!("{c}");
             }
             ExitCode::from(EXIT_OK)
         }
-        Err(e) => fail(
-            EXIT_DESTINATION,
-            format!("reading the history of {}: {}", a.t.table, redact(&e)),
-        ),
+        Err(e) => fail(EXIT_DESTINATION, e),
     }
 }
 
 /// Compacts small files (or z-orders them).
 pub fn optimize(a: OptimizeArgs) -> ExitCode {
-    use deltalake::operations::optimize::OptimizeType;
     let (store, table) = match open(&a.t) {
         Ok(x) => x,
         Err(c) => return c,
     };
-    let r = store.block_on(async {
-        let mut b = table.optimize().with_type(if a.zorder.is_empty() {
-            OptimizeType::Compact
-        } else {
-            OptimizeType::ZOrder(a.zorder.clone())
-        });
-        if let Some(n) = a.target_size.and_then(std::num::NonZeroU64::new) {
-            b = b.with_target_size(n);
-        }
-        b.await.map_err(|e| e.to_string())
-    });
-    match r {
-        Ok((t, m)) => {
+    match maintenance::optimize(&store, table, &a.zorder, a.target_size) {
+        Ok(m) => {
             println!(
                 "{}",
                 serde_json::json!({
                     "table": a.t.table,
-                    "version": t.version(),
-                    "files_added": m.num_files_added,
-                    "files_removed": m.num_files_removed,
+                    "version": m.version,
+                    "files_added": m.files_added,
+                    "files_removed": m.files_removed,
                     "partitions_optimized": m.partitions_optimized,
                 })
             );
             ExitCode::from(EXIT_OK)
         }
-        Err(e) => fail(
-            EXIT_DESTINATION,
-            format!("optimize {}: {}", a.t.table, redact(&e)),
-        ),
+        Err(e) => fail(EXIT_DESTINATION, e),
     }
 }
 
 /// Deletes data files no longer in the table and older than the retention.
 pub fn vacuum(a: VacuumArgs) -> ExitCode {
+    if a.retain_hours < 0 {
+        return fail(EXIT_CONFIG, "--retain-hours must be 0 or more");
+    }
     let (store, table) = match open(&a.t) {
         Ok(x) => x,
         Err(c) => return c,
     };
-    if a.retain_hours < 0 {
-        return fail(EXIT_CONFIG, "--retain-hours must be 0 or more");
-    }
     if a.retain_hours < 168 {
         tracing::warn!(
             "retaining only {} hours: readers of older versions (time travel, long queries) may fail",
             a.retain_hours
         );
     }
-    let r = store.block_on(async {
-        table
-            .vacuum()
-            .with_retention_period(chrono::Duration::hours(a.retain_hours))
-            .with_enforce_retention_duration(false)
-            .with_dry_run(a.dry_run)
-            .await
-            .map_err(|e| e.to_string())
-    });
-    match r {
-        Ok((_, m)) => {
-            for f in &m.files_deleted {
-                println!(
-                    "{}{f}",
-                    if a.dry_run {
-                        "would delete "
-                    } else {
-                        "deleted "
-                    }
-                );
+    match maintenance::vacuum(&store, table, a.retain_hours, a.dry_run) {
+        Ok(files) => {
+            let verb = if a.dry_run { "would delete" } else { "deleted" };
+            for f in &files {
+                println!("{verb} {f}");
             }
             eprintln!(
                 "{} file(s) {}",
-                m.files_deleted.len(),
+                files.len(),
                 if a.dry_run {
                     "would be deleted (dry run)"
                 } else {
@@ -235,9 +169,6 @@ pub fn vacuum(a: VacuumArgs) -> ExitCode {
             );
             ExitCode::from(EXIT_OK)
         }
-        Err(e) => fail(
-            EXIT_DESTINATION,
-            format!("vacuum {}: {}", a.t.table, redact(&e)),
-        ),
+        Err(e) => fail(EXIT_DESTINATION, e),
     }
 }

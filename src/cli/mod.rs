@@ -10,7 +10,7 @@ use std::process::ExitCode;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::config::{ConfigError, LoadConfig, Overlay};
-use crate::load::{self, LoadError};
+use crate::load;
 
 /// Exit code: success.
 pub const EXIT_OK: u8 = 0;
@@ -269,16 +269,17 @@ fn load_cmd(a: LoadArgs) -> ExitCode {
             );
             ExitCode::from(EXIT_OK)
         }
-        Err(e) => {
-            let code = match &e {
-                LoadError::Config(_) => EXIT_CONFIG,
-                LoadError::Input { .. } => EXIT_INPUT,
-                LoadError::Destination(_) => EXIT_DESTINATION,
-                LoadError::State(crate::state::StateError::File { .. }) => EXIT_CONFIG,
-                LoadError::State(_) | LoadError::Internal(_) => EXIT_INTERNAL,
-            };
-            fail(code, e)
-        }
+        Err(e) => fail(exit_code(e.failure()), e),
+    }
+}
+
+/// The one place failures become exit codes.
+fn exit_code(f: load::Failure) -> u8 {
+    match f {
+        load::Failure::Config => EXIT_CONFIG,
+        load::Failure::Input => EXIT_INPUT,
+        load::Failure::Destination => EXIT_DESTINATION,
+        load::Failure::Internal => EXIT_INTERNAL,
     }
 }
 

@@ -10,6 +10,9 @@ use std::time::Duration;
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
+use crate::format::{CodecError, FileFormat};
+use crate::layout::LayoutError;
+pub use crate::layout::LayoutKind;
 use crate::schema::HeaderFormat;
 use crate::storage::StorageConfig;
 use crate::storage::auth::AuthError;
@@ -41,12 +44,21 @@ pub enum ConfigError {
         /// What is wrong.
         msg: String,
     },
+    /// `compression` does not fit the format.
+    #[error("config key 'compression': {0}")]
+    Codec(#[from] CodecError),
+    /// A `path_template` or `partition_keys` entry is unusable.
+    #[error("config key '{key}': {source}")]
+    Layout {
+        /// The key.
+        key: &'static str,
+        /// What is wrong.
+        #[source]
+        source: LayoutError,
+    },
     /// A LakeXpress auth file or entry is unusable.
     #[error(transparent)]
     Auth(#[from] AuthError),
-    /// The destination's credentials or endpoint settings are unusable.
-    #[error("{0}")]
-    Storage(String),
     /// A required key is missing.
     #[error("config key '{0}' is required; set it in a --config file or as INLET_{upper}", upper = .0.to_uppercase())]
     Missing(String),
@@ -64,6 +76,25 @@ pub enum Format {
     Jsonl,
     /// Delta Lake tables.
     Delta,
+}
+
+impl Format {
+    /// The kind of table the format writes.
+    pub fn table_kind(self) -> crate::table::TableKind {
+        match self {
+            Format::Delta => crate::table::TableKind::Delta,
+            Format::Parquet | Format::Csv | Format::Jsonl => crate::table::TableKind::Files,
+        }
+    }
+
+    /// The format of the files written (Delta data files are Parquet).
+    pub fn file_format(self) -> FileFormat {
+        match self {
+            Format::Parquet | Format::Delta => FileFormat::Parquet,
+            Format::Csv => FileFormat::Csv,
+            Format::Jsonl => FileFormat::Jsonl,
+        }
+    }
 }
 
 /// Delta write mode (`mode`).
@@ -86,16 +117,6 @@ pub enum SchemaMode {
     Merge,
     /// In overwrite mode, the run replaces the table's schema.
     Overwrite,
-}
-
-/// Folder naming scheme.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum LayoutKind {
-    /// `{object_key_path}/{table}/[date/]{YYYYMMDD-HHMMSS}-{unique}.{ext}`
-    Mage,
-    /// `{base}/[{sub_path}/]{schema}/{table}/part-{NNNNN}.{ext}`
-    Lakexpress,
 }
 
 /// What happens to an invalid record.
@@ -342,16 +363,11 @@ impl LoadConfig {
         if self.row_group_size == 0 {
             return bad("row_group_size", "must be at least 1".into());
         }
-        crate::format::Codec::parse(self.format, self.compression.as_deref()).map_err(|msg| {
-            ConfigError::Value {
-                key: "compression".into(),
-                msg,
-            }
-        })?;
+        crate::format::Codec::parse(self.format.file_format(), self.compression.as_deref())?;
         if let Some(t) = &self.path_template {
-            crate::layout::check_template(t).map_err(|msg| ConfigError::Value {
-                key: "path_template".into(),
-                msg,
+            crate::layout::check_template(t).map_err(|source| ConfigError::Layout {
+                key: "path_template",
+                source,
             })?;
         }
         if self.format == Format::Delta {
@@ -377,9 +393,9 @@ impl LoadConfig {
             );
         }
         for p in &self.partition_keys {
-            crate::layout::PartitionKey::parse(p).map_err(|msg| ConfigError::Value {
-                key: "partition_keys".into(),
-                msg,
+            crate::layout::PartitionKey::parse(p).map_err(|source| ConfigError::Layout {
+                key: "partition_keys",
+                source,
             })?;
         }
         Ok(())

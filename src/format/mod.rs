@@ -15,11 +15,77 @@ use parquet::arrow::ArrowWriter;
 use parquet::basic::{Compression, GzipLevel, ZstdLevel};
 use parquet::file::properties::WriterProperties;
 
-use crate::config::Format;
 pub use dictionary::DictionaryHints;
 
-/// Metadata key marking a Utf8 column that holds JSON text.
+/// The file formats the encoder writes (Delta data files are Parquet).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FileFormat {
+    /// Apache Parquet.
+    Parquet,
+    /// CSV with a header row.
+    Csv,
+    /// JSON lines.
+    Jsonl,
+}
+
+/// A `compression` setting the format cannot use.
+#[derive(Debug, thiserror::Error)]
+pub enum CodecError {
+    /// Not a codec inlet knows.
+    #[error("unknown codec '{0}'; use snappy, zstd, gzip, lz4 or none")]
+    Unknown(String),
+    /// A Parquet-only codec for a text format.
+    #[error("{0} is only for parquet; csv and jsonl take none or gzip")]
+    ParquetOnly(&'static str),
+}
+
+/// Field metadata marking a Utf8 column that holds JSON text, written as
+/// JSON in JSONL. inlet's own key: the canonical `arrow.json` extension name
+/// (also understood) would make readers such as pyarrow see an extension
+/// type instead of a string column in the Parquet files.
+pub const JSON_TEXT_KEY: &str = "inlet.json";
+
+/// The canonical Arrow extension name of JSON text.
 pub const JSON_EXTENSION: &str = "arrow.json";
+
+/// `f` marked as holding JSON text.
+pub fn json_text_field(f: arrow_schema::Field) -> arrow_schema::Field {
+    let mut meta = f.metadata().clone();
+    meta.insert(JSON_TEXT_KEY.to_string(), "true".to_string());
+    f.with_metadata(meta)
+}
+
+/// Whether `f` holds JSON text.
+pub fn is_json_text(f: &arrow_schema::Field) -> bool {
+    let meta = f.metadata();
+    meta.contains_key(JSON_TEXT_KEY)
+        || meta.get("ARROW:extension:name").map(String::as_str) == Some(JSON_EXTENSION)
+}
+
+/// Whether `f` or a field nested in it carries inlet's JSON-text mark.
+pub fn has_json_mark(f: &arrow_schema::Field) -> bool {
+    use arrow_schema::DataType as D;
+    f.metadata().contains_key(JSON_TEXT_KEY)
+        || match f.data_type() {
+            D::List(i) | D::LargeList(i) => has_json_mark(i),
+            D::Struct(fs) => fs.iter().any(|c| has_json_mark(c)),
+            _ => false,
+        }
+}
+
+/// `f` without inlet's JSON-text marks, at any depth.
+pub fn without_json_marks(f: &arrow_schema::Field) -> arrow_schema::Field {
+    use arrow_schema::DataType as D;
+    let mut meta = f.metadata().clone();
+    meta.remove(JSON_TEXT_KEY);
+    let dt = match f.data_type() {
+        D::List(i) => D::List(std::sync::Arc::new(without_json_marks(i))),
+        D::LargeList(i) => D::LargeList(std::sync::Arc::new(without_json_marks(i))),
+        D::Struct(fs) => D::Struct(fs.iter().map(|c| without_json_marks(c)).collect()),
+        d => d.clone(),
+    };
+    arrow_schema::Field::new(f.name(), dt, f.is_nullable()).with_metadata(meta)
+}
 
 /// Encoding errors.
 #[derive(Debug, thiserror::Error)]
@@ -57,8 +123,8 @@ pub enum Codec {
 
 impl Codec {
     /// The codec for `format` from the `compression` setting.
-    pub fn parse(format: Format, name: Option<&str>) -> Result<Codec, String> {
-        let parquet = matches!(format, Format::Parquet | Format::Delta);
+    pub fn parse(format: FileFormat, name: Option<&str>) -> Result<Codec, CodecError> {
+        let parquet = format == FileFormat::Parquet;
         let c = match name.map(|n| n.to_ascii_lowercase()) {
             None => {
                 if parquet {
@@ -73,20 +139,24 @@ impl Codec {
                 "zstd" => Codec::Zstd,
                 "gzip" | "gz" => Codec::Gzip,
                 "lz4" => Codec::Lz4,
-                other => {
-                    return Err(format!(
-                        "unknown codec '{other}'; use snappy, zstd, gzip, lz4 or none"
-                    ));
-                }
+                other => return Err(CodecError::Unknown(other.to_string())),
             },
         };
         if !parquet && !matches!(c, Codec::None | Codec::Gzip) {
-            return Err(
-                format!("{c:?} is only for parquet; csv and jsonl take none or gzip")
-                    .to_lowercase(),
-            );
+            return Err(CodecError::ParquetOnly(c.name()));
         }
         Ok(c)
+    }
+
+    /// The codec's name as the `compression` setting spells it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Codec::None => "none",
+            Codec::Snappy => "snappy",
+            Codec::Zstd => "zstd",
+            Codec::Gzip => "gzip",
+            Codec::Lz4 => "lz4",
+        }
     }
 }
 
@@ -94,7 +164,7 @@ impl Codec {
 #[derive(Debug, Clone)]
 pub struct Encoder {
     /// File format.
-    pub format: Format,
+    pub format: FileFormat,
     /// Codec.
     pub codec: Codec,
     /// Parquet rows per row group.
@@ -107,11 +177,11 @@ impl Encoder {
     /// File extension (with `.gz` for gzipped text).
     pub fn extension(&self) -> &'static str {
         match (self.format, self.codec) {
-            (Format::Parquet | Format::Delta, _) => "parquet",
-            (Format::Csv, Codec::Gzip) => "csv.gz",
-            (Format::Csv, _) => "csv",
-            (Format::Jsonl, Codec::Gzip) => "jsonl.gz",
-            (Format::Jsonl, _) => "jsonl",
+            (FileFormat::Parquet, _) => "parquet",
+            (FileFormat::Csv, Codec::Gzip) => "csv.gz",
+            (FileFormat::Csv, _) => "csv",
+            (FileFormat::Jsonl, Codec::Gzip) => "jsonl.gz",
+            (FileFormat::Jsonl, _) => "jsonl",
         }
     }
 
@@ -130,7 +200,7 @@ impl Encoder {
             _ => TextOut::Plain(Vec::new()),
         };
         let sink = match self.format {
-            Format::Parquet | Format::Delta => {
+            FileFormat::Parquet => {
                 let props = hints.apply(self.parquet_builder(), first).build();
                 Sink::Parquet(Box::new(ArrowWriter::try_new(
                     Vec::new(),
@@ -138,11 +208,11 @@ impl Encoder {
                     Some(props),
                 )?))
             }
-            Format::Csv => Sink::Csv {
+            FileFormat::Csv => Sink::Csv {
                 out: text_out(),
                 delimiter: self.delimiter,
             },
-            Format::Jsonl => Sink::Jsonl(text_out()),
+            FileFormat::Jsonl => Sink::Jsonl(text_out()),
         };
         Ok(FileEncoder {
             sink,

@@ -13,8 +13,6 @@ use arrow_json::writer::{
 };
 use arrow_schema::{ArrowError, DataType, Field, FieldRef, Schema};
 
-use super::JSON_EXTENSION;
-
 /// Writes JSON-text columns as embedded JSON instead of quoted strings.
 #[derive(Debug)]
 struct RawJson;
@@ -34,7 +32,7 @@ impl EncoderFactory for RawJson {
         array: &'a dyn Array,
         _options: &'a EncoderOptions,
     ) -> Result<Option<NullableEncoder<'a>>, ArrowError> {
-        if !is_json_field(field) {
+        if !super::is_json_text(field) {
             return Ok(None);
         }
         let Some(strings) = array.as_any().downcast_ref::<StringArray>() else {
@@ -45,10 +43,6 @@ impl EncoderFactory for RawJson {
             strings.nulls().cloned(),
         )))
     }
-}
-
-fn is_json_field(f: &Field) -> bool {
-    f.metadata().get("ARROW:extension:name").map(String::as_str) == Some(JSON_EXTENSION)
 }
 
 fn json_writer<W: Write>(w: W, explicit_nulls: bool) -> arrow_json::Writer<W, LineDelimited> {
@@ -141,7 +135,7 @@ mod tests {
         let mut json_meta = std::collections::HashMap::new();
         json_meta.insert(
             "ARROW:extension:name".to_string(),
-            JSON_EXTENSION.to_string(),
+            super::super::JSON_EXTENSION.to_string(),
         );
         let list = ListArray::from_iter_primitive::<Int64Type, _, _>(vec![
             Some(vec![Some(1), Some(2)]),

@@ -6,8 +6,67 @@ mod partition;
 
 use chrono::{DateTime, Utc};
 
-use crate::config::{LayoutKind, LoadConfig};
+use serde::Deserialize;
+
 pub use partition::{PartitionKey, partition_rows};
+
+/// A `path_template` or `partition_keys` entry that cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum LayoutError {
+    /// A `{` without its `}`.
+    #[error("unclosed '{{' in '{0}'")]
+    Unclosed(String),
+    /// A placeholder the layout does not know.
+    #[error(
+        "unknown placeholder {{{0}}}; use {{stream}} {{table}} {{schema}} {{date:<strftime>}} {{timestamp}} {{uuid}} {{part}} {{ext}} {{partitions}}"
+    )]
+    Placeholder(String),
+    /// Two files of one table could get the same name.
+    #[error(
+        "the template must contain {{uuid}} or {{part}} so that two flushes never write the same file"
+    )]
+    NotUnique,
+    /// A partition key without a column.
+    #[error("'{0}' names no column")]
+    NoColumn(String),
+    /// A date part that chrono cannot format.
+    #[error("'{pattern}' is not a valid strftime pattern (in '{spec}')")]
+    Strftime {
+        /// The pattern.
+        pattern: String,
+        /// The whole partition key.
+        spec: String,
+    },
+}
+
+/// Folder naming scheme.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LayoutKind {
+    /// `{object_key_path}/{table}/[date/]{YYYYMMDD-HHMMSS}-{unique}.{ext}`
+    Mage,
+    /// `{base}/[{sub_path}/]{schema}/{table}/part-{NNNNN}.{ext}`
+    Lakexpress,
+}
+
+/// The settings a [`Layout`] is made of (the load plan fills them in).
+#[derive(Debug, Clone)]
+pub struct LayoutSettings {
+    /// Naming scheme.
+    pub kind: LayoutKind,
+    /// Prefix below the destination (Mage).
+    pub object_key_path: String,
+    /// One table name for every stream.
+    pub table: Option<String>,
+    /// strftime folder of processing time.
+    pub date_format: Option<String>,
+    /// LakeXpress sub path.
+    pub sub_path: Option<String>,
+    /// Schema of streams whose name has none.
+    pub default_schema: String,
+    /// Object path template (checked with [`check_template`]).
+    pub template: Option<String>,
+}
 
 /// Placeholders a `path_template` may use.
 const PLACEHOLDERS: &[&str] = &[
@@ -22,25 +81,23 @@ const PLACEHOLDERS: &[&str] = &[
 ];
 
 /// Checks a template's placeholders; it must make names unique.
-pub fn check_template(t: &str) -> Result<(), String> {
+pub fn check_template(t: &str) -> Result<(), LayoutError> {
     let mut rest = t;
     while let Some(open) = rest.find('{') {
         let close = rest[open..]
             .find('}')
-            .ok_or_else(|| format!("unclosed '{{' in '{t}'"))?
+            .ok_or_else(|| LayoutError::Unclosed(t.to_string()))?
             + open;
         let name = &rest[open + 1..close];
         let ok =
             PLACEHOLDERS.contains(&name) || name.strip_prefix("date:").is_some_and(valid_strftime);
         if !ok {
-            return Err(format!(
-                "unknown placeholder {{{name}}}; use {{stream}} {{table}} {{schema}} {{date:<strftime>}} {{timestamp}} {{uuid}} {{part}} {{ext}} {{partitions}}"
-            ));
+            return Err(LayoutError::Placeholder(name.to_string()));
         }
         rest = &rest[close + 1..];
     }
     if !t.contains("{uuid}") && !t.contains("{part}") {
-        return Err("the template must contain {uuid} or {part} so that two flushes never write the same file".into());
+        return Err(LayoutError::NotUnique);
     }
     Ok(())
 }
@@ -103,20 +160,20 @@ fn trim_slashes(s: &str) -> String {
 }
 
 impl Layout {
-    /// Rules from the config, for files ending in `ext`.
-    pub fn new(cfg: &LoadConfig, ext: &str) -> Self {
+    /// Rules from `s`, for files ending in `ext`.
+    pub fn new(s: LayoutSettings, ext: &str) -> Self {
         Layout {
-            kind: cfg.layout,
-            object_key_path: trim_slashes(&cfg.object_key_path),
-            table: cfg.table.clone().filter(|t| !t.is_empty()),
-            date_format: cfg.date_partition_format.clone().filter(|f| !f.is_empty()),
-            sub_path: cfg
+            kind: s.kind,
+            object_key_path: trim_slashes(&s.object_key_path),
+            table: s.table.filter(|t| !t.is_empty()),
+            date_format: s.date_format.filter(|f| !f.is_empty()),
+            sub_path: s
                 .sub_path
                 .as_deref()
                 .map(trim_slashes)
                 .filter(|s| !s.is_empty()),
-            default_schema: cfg.default_schema.clone(),
-            template: cfg.path_template.clone(),
+            default_schema: s.default_schema,
+            template: s.template,
             ext: ext.to_string(),
         }
     }
@@ -287,8 +344,9 @@ mod tests {
     use chrono::TimeZone;
 
     fn layout(json: serde_json::Value) -> Layout {
-        let (cfg, _) = LoadConfig::from_map(json.as_object().unwrap().clone()).unwrap();
-        Layout::new(&cfg, "parquet")
+        let (cfg, _) =
+            crate::config::LoadConfig::from_map(json.as_object().unwrap().clone()).unwrap();
+        Layout::new(crate::load::plan::layout_settings(&cfg), "parquet")
     }
 
     #[test]

@@ -19,20 +19,21 @@ pub struct PartitionKey {
 
 impl PartitionKey {
     /// `"col"` or `"col:year=%Y/month=%m"`.
-    pub fn parse(spec: &str) -> Result<Self, String> {
+    pub fn parse(spec: &str) -> Result<Self, super::LayoutError> {
         let (column, format) = match spec.split_once(':') {
             Some((c, f)) => (c.trim(), Some(f.trim().to_string())),
             None => (spec.trim(), None),
         };
         if column.is_empty() {
-            return Err(format!("'{spec}' names no column"));
+            return Err(super::LayoutError::NoColumn(spec.to_string()));
         }
         if let Some(f) = &format
             && !super::valid_strftime(f)
         {
-            return Err(format!(
-                "'{f}' is not a valid strftime pattern (in '{spec}')"
-            ));
+            return Err(super::LayoutError::Strftime {
+                pattern: f.clone(),
+                spec: spec.to_string(),
+            });
         }
         Ok(PartitionKey {
             column: column.to_string(),

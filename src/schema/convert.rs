@@ -56,6 +56,7 @@ impl<'a> Converter<'a> {
                     null_ok: true,
                     nullable: true,
                     required: false,
+                    key: false,
                     checks: Constraints::default(),
                 }],
                 false,
@@ -181,6 +182,7 @@ impl<'a> Converter<'a> {
             null_ok,
             nullable: null_ok,
             required: false,
+            key: false,
             checks,
         })
     }
@@ -353,6 +355,7 @@ fn json_plan(name: &str) -> FieldPlan {
         null_ok: true,
         nullable: true,
         required: false,
+        key: false,
         checks: Constraints::default(),
     }
 }

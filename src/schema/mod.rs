@@ -42,6 +42,11 @@ pub enum SchemaError {
         /// The configured format.
         format: String,
     },
+    /// A key property that the schema does not have.
+    #[error(
+        "key property '{0}' is not a property of the stream; the table upserts on key_properties (mode merge), which must name top-level properties"
+    )]
+    UnknownKey(String),
 }
 
 impl SchemaError {
@@ -157,6 +162,21 @@ impl StreamSchema {
             fallback,
             raw,
         })
+    }
+
+    /// Marks the top-level `keys` as key properties: records must carry
+    /// them, non-null. A key that is not a property is an error.
+    pub fn require_keys(&mut self, keys: &[String]) -> Result<(), SchemaError> {
+        for k in keys {
+            let f = self
+                .root
+                .fields
+                .iter_mut()
+                .find(|f| &f.name == k)
+                .ok_or_else(|| SchemaError::UnknownKey(k.clone()))?;
+            f.key = true;
+        }
+        Ok(())
     }
 
     /// Whether the new schema keeps every existing column with the same type

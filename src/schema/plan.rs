@@ -109,6 +109,9 @@ pub struct FieldPlan {
     pub nullable: bool,
     /// Listed in the parent's `required`: absence is invalid.
     pub required: bool,
+    /// A key property of a table that upserts on it: absence and null are
+    /// invalid whatever the schema allows (the column stays nullable).
+    pub key: bool,
     /// Keywords checked when validation is on.
     pub checks: Constraints,
 }
@@ -116,7 +119,11 @@ pub struct FieldPlan {
 impl FieldPlan {
     /// The Arrow field for this column.
     pub fn arrow_field(&self) -> Field {
-        Field::new(&self.out_name, self.arrow_type(), self.nullable)
+        let f = Field::new(&self.out_name, self.arrow_type(), self.nullable);
+        match self.kind {
+            Kind::Json => crate::format::json_text_field(f),
+            _ => f,
+        }
     }
 
     /// The Arrow data type for this column.

@@ -11,7 +11,7 @@ pub struct CheckStep {
     /// Step name: put, get, list, delete.
     pub step: &'static str,
     /// Outcome; a refused step names the missing permission.
-    pub result: Result<(), String>,
+    pub result: Result<(), StorageError>,
     /// A failure inlet load can live with (it never deletes objects).
     pub optional: bool,
 }
@@ -34,7 +34,7 @@ pub async fn check(store: &Store) -> Vec<CheckStep> {
         let ok = result.is_ok();
         steps.push(CheckStep {
             step,
-            result: result.map_err(|e| e.to_string()),
+            result,
             optional,
         });
         ok

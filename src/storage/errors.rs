@@ -26,13 +26,14 @@ fn permission(loc: &Location, op: &str) -> &'static str {
         }
         (Location::Local { .. }, "put") => "write permission on the folder",
         (Location::Local { .. }, _) => "read permission on the folder",
+        (Location::Memory, _) => "nothing (an in-memory store)",
     }
 }
 
 fn container_word(loc: &Location) -> &'static str {
     match loc {
         Location::Azure { .. } => "container",
-        Location::Local { .. } => "folder",
+        Location::Local { .. } | Location::Memory => "folder",
         _ => "bucket",
     }
 }
@@ -42,11 +43,9 @@ fn container_name(loc: &Location) -> String {
         Location::S3 { bucket, .. } | Location::Gcs { bucket, .. } => bucket.clone(),
         Location::Azure { container, .. } => container.clone(),
         Location::Local { path } => path.clone(),
+        Location::Memory => "memory".into(),
     }
 }
-
-/// Start of the message for a bucket in another region (completed by [`region_message`]).
-pub const REGION_MSG: &str = "the bucket is in another region";
 
 /// Names both regions, or says how to find the bucket's one.
 pub fn region_message(bucket: &str, configured: Option<&str>, actual: Option<&str>) -> String {
@@ -115,7 +114,12 @@ pub fn explain(
             )
         }
         _ if raw.contains("redirect without LOCATION") || raw.contains("PermanentRedirect") => {
-            format!("{REGION_MSG} ({raw})")
+            // resolved into a message naming both regions by Store::with_region
+            return StorageError::WrongRegion {
+                op,
+                path: redact(path),
+                detail: raw,
+            };
         }
         _ if raw.contains("error sending request")
             || raw.contains("Connection refused")

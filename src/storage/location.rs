@@ -6,6 +6,12 @@
 
 use std::fmt;
 
+/// A destination that is not one of the accepted forms; the message says
+/// which forms are.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct LocationError(String);
+
 /// Where a destination lives.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Location {
@@ -37,11 +43,18 @@ pub enum Location {
         /// Blob prefix.
         prefix: String,
     },
+    /// An object store handed in whole (in-memory in tests); never parsed
+    /// from a destination.
+    Memory,
 }
 
 impl Location {
     /// Parses a destination; `Err` says which forms are accepted.
-    pub fn parse(dest: &str) -> Result<Location, String> {
+    pub fn parse(dest: &str) -> Result<Location, LocationError> {
+        Self::parse_str(dest).map_err(LocationError)
+    }
+
+    fn parse_str(dest: &str) -> Result<Location, String> {
         let dest = dest.trim();
         if dest.is_empty() {
             return Err("the destination is empty".into());
@@ -132,13 +145,14 @@ impl Location {
             Location::S3 { .. } => "s3",
             Location::Gcs { .. } => "gcs",
             Location::Azure { .. } => "azure",
+            Location::Memory => "memory",
         }
     }
 
     /// Key prefix inside the bucket/container ("" for local folders).
     pub fn prefix(&self) -> &str {
         match self {
-            Location::Local { .. } => "",
+            Location::Local { .. } | Location::Memory => "",
             Location::S3 { prefix, .. }
             | Location::Gcs { prefix, .. }
             | Location::Azure { prefix, .. } => prefix,
@@ -171,6 +185,7 @@ impl fmt::Display for Location {
         };
         match self {
             Location::Local { path } => write!(f, "{path}"),
+            Location::Memory => write!(f, "memory://"),
             Location::S3 { bucket, prefix } => {
                 write!(f, "{}", join(format!("s3://{bucket}"), prefix))
             }
@@ -259,7 +274,7 @@ mod tests {
             ),
         ] {
             let e = Location::parse(url).unwrap_err();
-            assert!(e.contains(want), "{url}: {e}");
+            assert!(e.to_string().contains(want), "{url}: {e}");
         }
     }
 

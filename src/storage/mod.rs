@@ -60,6 +60,17 @@ pub enum StorageError {
         /// The missing permission, when the store refused access.
         permission: Option<&'static str>,
     },
+    /// The bucket answered with a redirect to another region (replaced by
+    /// an [`StorageError::Object`] naming the regions once S3 was asked).
+    #[error("{op} {path}: the bucket is in another region ({detail})")]
+    WrongRegion {
+        /// put / get / list / delete.
+        op: &'static str,
+        /// Full object path (URL).
+        path: String,
+        /// The store's own message.
+        detail: String,
+    },
     /// An object path is not valid.
     #[error("invalid object path '{path}': {msg}")]
     Path {
@@ -113,7 +124,7 @@ impl Store {
             dest: destination.to_string(),
             msg,
         };
-        let location = Location::parse(destination).map_err(err)?;
+        let location = Location::parse(destination).map_err(|e| err(e.to_string()))?;
         let rt = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .thread_name("inlet-io")
@@ -141,6 +152,9 @@ impl Store {
             Location::Azure {
                 account, container, ..
             } => cfg.azure(account.as_deref(), container).map_err(err)?,
+            Location::Memory => {
+                return Err(err("memory:// is for stores handed in whole".into()));
+            }
         };
         let prefix = location.prefix();
         let root = Arc::clone(&inner);
@@ -158,6 +172,31 @@ impl Store {
             region,
             s3_endpoint,
             part_size: cfg.part_size(),
+            no_conditional_put: Arc::new(AtomicBool::new(false)),
+            rt: Arc::new(rt),
+        })
+    }
+
+    /// Wraps any object store (an in-memory one in tests) as a destination
+    /// at its root.
+    pub fn from_object_store(store: Arc<dyn ObjectStore>) -> Result<Store, StorageError> {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .thread_name("inlet-io")
+            .enable_all()
+            .build()
+            .map_err(|e| StorageError::Setup {
+                dest: Location::Memory.to_string(),
+                msg: format!("cannot start the I/O runtime: {e}"),
+            })?;
+        Ok(Store {
+            root: Arc::clone(&store),
+            inner: store,
+            display: Location::Memory.to_string(),
+            location: Location::Memory,
+            region: None,
+            s3_endpoint: None,
+            part_size: StorageConfig::default().part_size(),
             no_conditional_put: Arc::new(AtomicBool::new(false)),
             rt: Arc::new(rt),
         })
@@ -290,12 +329,7 @@ impl Store {
     /// redirect object_store sees carries no Location to tell).
     async fn with_region<T>(&self, r: Result<T, StorageError>) -> Result<T, StorageError> {
         match r {
-            Err(StorageError::Object {
-                op,
-                path,
-                msg,
-                permission,
-            }) if msg.starts_with(errors::REGION_MSG) => {
+            Err(StorageError::WrongRegion { op, path, .. }) => {
                 let bucket = match &self.location {
                     Location::S3 { bucket, .. } => bucket.clone(),
                     _ => String::new(),
@@ -305,7 +339,7 @@ impl Store {
                     op,
                     path,
                     msg: errors::region_message(&bucket, self.region.as_deref(), actual.as_deref()),
-                    permission,
+                    permission: None,
                 })
             }
             other => other,

@@ -10,29 +10,35 @@ use arrow_row::{RowConverter, SortField};
 use deltalake::DeltaTable;
 use deltalake::datafusion::prelude::SessionContext;
 
-use super::{DeltaBatch, DeltaSettings, append, props, quote_ident, take_rows};
+use super::commit::{append, props, quote_ident, take_rows};
+use super::{Cause, DeltaBatch, DeltaSettings};
 
 /// Upserts `b` into `table` (creating it on the first flush).
 pub async fn upsert(
     table: DeltaTable,
     s: &DeltaSettings,
     b: &DeltaBatch<'_>,
-) -> Result<DeltaTable, String> {
+) -> Result<DeltaTable, Cause> {
     if b.keys.is_empty() {
-        return Err(format!(
+        return Err(Cause::Refused(format!(
             "mode 'merge' needs key_properties, and the SCHEMA message of stream '{}' has none; \
              set key_properties in the tap's catalog, or use mode 'append'",
             b.stream
-        ));
+        )));
     }
-    let schema = b.batches.first().ok_or("empty batch")?.schema();
+    let schema = b
+        .batches
+        .first()
+        .ok_or_else(|| Cause::Refused("nothing to merge".into()))?
+        .schema();
     for k in b.keys {
         if schema.index_of(k).is_err() {
-            return Err(format!("key property '{k}' is not a column of the stream"));
+            return Err(Cause::Refused(format!(
+                "key property '{k}' is not a column of the stream"
+            )));
         }
     }
-    let all =
-        arrow_select::concat::concat_batches(&schema, &b.batches).map_err(|e| e.to_string())?;
+    let all = arrow_select::concat::concat_batches(&schema, &b.batches)?;
     let rows = last_per_key(&all, b.keys)?;
     let deleted = schema
         .index_of(&s.deleted_at_column)
@@ -46,7 +52,7 @@ pub async fn upsert(
         return append(table, s, vec![first], props(b), false).await;
     }
     let ctx = SessionContext::new();
-    let df = ctx.read_batch(rows).map_err(|e| e.to_string())?;
+    let df = ctx.read_batch(rows)?;
     let on = b
         .keys
         .iter()
@@ -62,39 +68,33 @@ pub async fn upsert(
         .with_commit_properties(props(b));
     if let (Some(col), true) = (&deleted, s.hard_delete) {
         let pred = format!("source.{} IS NOT NULL", quote_ident(col));
-        m = m
-            .when_matched_delete(|d| d.predicate(pred))
-            .map_err(|e| e.to_string())?;
+        m = m.when_matched_delete(|d| d.predicate(pred))?;
     }
-    m = m
-        .when_matched_update(|u| {
-            cols.iter().fold(u, |u, c| {
-                u.update(
-                    quote_ident(c).as_str(),
-                    format!("source.{}", quote_ident(c)),
-                )
-            })
+    m = m.when_matched_update(|u| {
+        cols.iter().fold(u, |u, c| {
+            u.update(
+                quote_ident(c).as_str(),
+                format!("source.{}", quote_ident(c)),
+            )
         })
-        .map_err(|e| e.to_string())?;
+    })?;
     let insert_pred = match (&deleted, s.hard_delete) {
         (Some(col), true) => Some(format!("source.{} IS NULL", quote_ident(col))),
         _ => None,
     };
-    m = m
-        .when_not_matched_insert(|i| {
-            let i = match insert_pred {
-                Some(p) => i.predicate(p),
-                None => i,
-            };
-            cols.iter().fold(i, |i, c| {
-                i.set(
-                    quote_ident(c).as_str(),
-                    format!("source.{}", quote_ident(c)),
-                )
-            })
+    m = m.when_not_matched_insert(|i| {
+        let i = match insert_pred {
+            Some(p) => i.predicate(p),
+            None => i,
+        };
+        cols.iter().fold(i, |i, c| {
+            i.set(
+                quote_ident(c).as_str(),
+                format!("source.{}", quote_ident(c)),
+            )
         })
-        .map_err(|e| e.to_string())?;
-    let (table, metrics) = m.await.map_err(|e| e.to_string())?;
+    })?;
+    let (table, metrics) = m.await?;
     tracing::debug!(
         stream = b.stream,
         inserted = metrics.num_target_rows_inserted,
@@ -106,14 +106,14 @@ pub async fn upsert(
 }
 
 /// The last row of each key, in input order of those last rows.
-fn last_per_key(batch: &RecordBatch, keys: &[String]) -> Result<RecordBatch, String> {
+fn last_per_key(batch: &RecordBatch, keys: &[String]) -> Result<RecordBatch, Cause> {
     let cols: Vec<_> = keys
         .iter()
         .map(|k| {
             batch
                 .column_by_name(k)
                 .cloned()
-                .ok_or(format!("no column {k}"))
+                .ok_or_else(|| Cause::Refused(format!("no key column {k}")))
         })
         .collect::<Result<_, _>>()?;
     let conv = RowConverter::new(
@@ -121,8 +121,8 @@ fn last_per_key(batch: &RecordBatch, keys: &[String]) -> Result<RecordBatch, Str
             .map(|c| SortField::new(c.data_type().clone()))
             .collect(),
     )
-    .map_err(|e| format!("key columns cannot be compared: {e}"))?;
-    let rows = conv.convert_columns(&cols).map_err(|e| e.to_string())?;
+    .map_err(|e| Cause::Refused(format!("key columns cannot be compared: {e}")))?;
+    let rows = conv.convert_columns(&cols)?;
     let mut last: HashMap<arrow_row::Row<'_>, u32> = HashMap::with_capacity(batch.num_rows());
     for i in 0..batch.num_rows() {
         last.insert(rows.row(i), i as u32);
@@ -132,14 +132,16 @@ fn last_per_key(batch: &RecordBatch, keys: &[String]) -> Result<RecordBatch, Str
     }
     let mut keep: Vec<u32> = last.into_values().collect();
     keep.sort_unstable();
-    take_rows(batch, &keep)
+    Ok(take_rows(batch, &keep)?)
 }
 
-fn without_deleted(batch: &RecordBatch, col: &str) -> Result<RecordBatch, String> {
-    let c = batch.column_by_name(col).ok_or("no deleted-at column")?;
+fn without_deleted(batch: &RecordBatch, col: &str) -> Result<RecordBatch, Cause> {
+    let c = batch
+        .column_by_name(col)
+        .ok_or_else(|| Cause::Refused(format!("no column {col}")))?;
     let keep: Vec<u32> = (0..batch.num_rows())
         .filter(|&i| c.is_null(i))
         .map(|i| i as u32)
         .collect();
-    take_rows(batch, &keep)
+    Ok(take_rows(batch, &keep)?)
 }

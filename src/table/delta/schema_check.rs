@@ -6,40 +6,38 @@
 use std::sync::Arc;
 
 use arrow_schema::{DataType, Schema};
-use deltalake::DeltaTable;
+use deltalake::{DeltaTable, DeltaTableError};
+
+use super::Cause;
 
 /// The table's current schema as Arrow.
-pub fn table_arrow_schema(table: &DeltaTable) -> Result<Arc<Schema>, String> {
-    Ok(table
-        .snapshot()
-        .map_err(|e| e.to_string())?
-        .snapshot()
-        .arrow_schema())
+pub fn table_arrow_schema(table: &DeltaTable) -> Result<Arc<Schema>, DeltaTableError> {
+    Ok(table.snapshot()?.snapshot().arrow_schema())
 }
 
 /// Checks that `new` can be written to `table` (with schema merging).
-pub fn compatible(table: &DeltaTable, new: &Schema) -> Result<(), String> {
+pub fn compatible(table: &DeltaTable, new: &Schema) -> Result<(), Cause> {
     let old = table_arrow_schema(table)?;
     for f in old.fields() {
         match new.field_with_name(f.name()) {
             Ok(n) => {
                 if !same_kind(f.data_type(), n.data_type()) {
-                    return Err(format!(
+                    return Err(Cause::Refused(format!(
                         "column '{}' is {} in the table but {} in the new SCHEMA; \
                          the table's type cannot change (overwrite mode with \
                          schema_mode: overwrite replaces the table's schema)",
                         f.name(),
                         show(f.data_type()),
                         show(n.data_type())
-                    ));
+                    )));
                 }
             }
             Err(_) if !f.is_nullable() => {
-                return Err(format!(
+                return Err(Cause::Refused(format!(
                     "column '{}' is required (not null) in the table but missing from the new \
                      SCHEMA; add it back, or use overwrite mode with schema_mode: overwrite",
                     f.name()
-                ));
+                )));
             }
             Err(_) => {} // an absent nullable column reads as null
         }

@@ -1,0 +1,445 @@
+//! Delta Lake tables (delta-rs): each committed batch becomes one atomic
+//! commit (two for a partition overwrite that also appends), carrying the
+//! STATE it makes durable in the commit's metadata.
+//!
+//! Modes: `append`; `overwrite` (the run's first commit replaces the table,
+//! later ones append); partition overwrite (the first rows of a partition in
+//! the run replace that partition with a `replaceWhere` predicate); `merge`
+//! (upsert on the stream's key properties, last record per key wins,
+//! `_sdc_deleted_at` rows deleted or kept).
+
+use std::collections::{HashMap, HashSet};
+
+use arrow_array::RecordBatch;
+use deltalake::kernel::transaction::TransactionError;
+use deltalake::{DeltaTable, DeltaTableError};
+use serde_json::Value;
+
+use super::{Commit, Table, TableError, Traits, Written};
+use crate::layout::{Layout, TableNames};
+use crate::storage::{Location, Store};
+
+mod commit;
+pub mod maintenance;
+mod merge;
+mod open;
+mod schema_check;
+
+pub use open::{open_table, table_url};
+
+/// How a stream's rows go into its table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DeltaMode {
+    /// Every flush is appended.
+    Append,
+    /// The run replaces the table (or the partitions it touches).
+    Overwrite,
+    /// Upsert on `key_properties`.
+    Merge,
+}
+
+/// Delta settings of a load.
+#[derive(Debug, Clone)]
+pub struct DeltaSettings {
+    /// Write mode.
+    pub mode: DeltaMode,
+    /// Partition columns (plain column names).
+    pub partition_columns: Vec<String>,
+    /// In overwrite mode, replace only the partitions present in the run.
+    pub overwrite_partitions: bool,
+    /// In merge mode, delete rows whose `_sdc_deleted_at` is set (else keep them).
+    pub hard_delete: bool,
+    /// In overwrite mode, let the run replace the table's schema.
+    pub schema_overwrite: bool,
+    /// Target size of data files.
+    pub target_file_size: Option<u64>,
+    /// The destination is the table itself (Mage's `table_uri`): every
+    /// stream writes there instead of `{destination}/{table}`.
+    pub single_table: bool,
+    /// Name of the `_sdc_deleted_at` column after header renaming.
+    pub deleted_at_column: String,
+    /// Parquet settings of data files (codec, row groups).
+    pub writer_properties: Option<deltalake::parquet::file::properties::WriterProperties>,
+}
+
+/// Why a Delta operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum DeltaError {
+    /// An operation on one table failed.
+    #[error("table {url}: {}{cause}", context.as_deref().map(|c| format!("{c}: ")).unwrap_or_default())]
+    Table {
+        /// The table's URL.
+        url: String,
+        /// What inlet was doing, when not a plain commit.
+        context: Option<String>,
+        /// What went wrong.
+        #[source]
+        cause: Cause,
+    },
+    /// The table's location cannot be used.
+    #[error("{0}")]
+    Location(String),
+    /// The rows could not be prepared for Delta (a bug: report it).
+    #[error("preparing the rows: {0}")]
+    Rows(#[from] arrow_schema::ArrowError),
+}
+
+/// What went wrong in a Delta operation.
+#[derive(Debug, thiserror::Error)]
+pub enum Cause {
+    /// delta-rs refused or failed (message redacted of secrets; boxed:
+    /// delta-rs errors are large).
+    #[error("{}", crate::storage::redact(&.0.to_string()))]
+    Delta(#[source] Box<DeltaTableError>),
+    /// DataFusion failed while planning a merge.
+    #[error("{}", crate::storage::redact(&.0.to_string()))]
+    DataFusion(#[source] Box<deltalake::datafusion::error::DataFusionError>),
+    /// Arrow failed on the rows (partition values, keys).
+    #[error("{0}")]
+    Arrow(#[from] arrow_schema::ArrowError),
+    /// The rows or settings do not fit the table; the message says what to do.
+    #[error("{0}")]
+    Refused(String),
+}
+
+impl From<DeltaTableError> for Cause {
+    fn from(e: DeltaTableError) -> Self {
+        Cause::Delta(Box::new(e))
+    }
+}
+
+impl From<deltalake::datafusion::error::DataFusionError> for Cause {
+    fn from(e: deltalake::datafusion::error::DataFusionError) -> Self {
+        Cause::DataFusion(Box::new(e))
+    }
+}
+
+impl Cause {
+    /// Another writer committed first (created the table, changed its
+    /// metadata, or took the version): redo the commit against the table as
+    /// it is now. delta-rs retries only commits that do not conflict.
+    pub fn is_conflict(&self) -> bool {
+        let Cause::Delta(e) = self else {
+            return false;
+        };
+        matches!(
+            **e,
+            DeltaTableError::VersionAlreadyExists(_)
+                | DeltaTableError::Transaction {
+                    source: TransactionError::CommitConflict(_)
+                        | TransactionError::MaxCommitAttempts(_)
+                        | TransactionError::VersionAlreadyExists(_),
+                }
+        )
+    }
+}
+
+impl DeltaSettings {
+    /// How Delta tables with these settings behave.
+    pub fn traits(&self) -> Traits {
+        Traits {
+            stores_state: true,
+            versions: true,
+            needs_keys: self.mode == DeltaMode::Merge,
+            rows_early: false,
+        }
+    }
+}
+
+/// Per table, what this run did to it so far.
+struct TableRun {
+    table: Option<DeltaTable>,
+    url: String,
+    /// The run's first overwrite commit happened.
+    replaced: bool,
+    /// Partitions this run already replaced (partition overwrite).
+    replaced_partitions: HashSet<String>,
+    /// The STATE the run's last commit to this table recorded.
+    last_state: Option<Value>,
+}
+
+/// The Delta tables of one run, opened on first use.
+pub struct DeltaTables {
+    store: Store,
+    layout: Layout,
+    settings: DeltaSettings,
+    tables: HashMap<String, TableRun>,
+    /// Per stream: rows of the open batch, held until its commit.
+    held: HashMap<String, Vec<RecordBatch>>,
+}
+
+/// One batch for a Delta table.
+struct DeltaBatch<'a> {
+    /// Stream name (for messages).
+    stream: &'a str,
+    /// Key columns (merge mode).
+    keys: &'a [String],
+    /// The rows.
+    batches: Vec<RecordBatch>,
+    /// The STATE this commit makes durable, stored in the commit.
+    state: Option<Value>,
+}
+
+/// Commits redone after a conflicting concurrent commit.
+const CONFLICT_ATTEMPTS: usize = 10;
+
+impl DeltaTables {
+    /// Tables under `store`'s destination, in the folders `layout` names.
+    pub fn new(store: Store, layout: Layout, settings: DeltaSettings) -> Self {
+        open::register_logstores();
+        DeltaTables {
+            store,
+            layout,
+            settings,
+            tables: HashMap::new(),
+            held: HashMap::new(),
+        }
+    }
+
+    /// Commits one batch; returns the commit (for progress).
+    fn write(&mut self, table_dir: &str, b: DeltaBatch<'_>) -> Result<Vec<Written>, DeltaError> {
+        let rows: usize = b.batches.iter().map(RecordBatch::num_rows).sum();
+        let store = self.store.clone();
+        let settings = self.settings.clone();
+        let mut attempt = 0;
+        loop {
+            let run = self.open(table_dir)?;
+            let url = run.url.clone();
+            let table = run.take_table()?;
+            match store.block_on(commit::commit(table, run, &settings, &b, &url)) {
+                Ok((table, files)) => {
+                    if reuse_handle(&store) {
+                        run.table = Some(table);
+                    }
+                    if b.state.is_some() {
+                        run.last_state = b.state.clone();
+                    }
+                    tracing::debug!(stream = %b.stream, table = %url, rows, "delta commit");
+                    return Ok(files);
+                }
+                // the handle was taken: the next use reloads the table, and
+                // the run's flags (replaced, partitions, state) stay
+                Err(cause) if cause.is_conflict() && attempt + 1 < CONFLICT_ATTEMPTS => {
+                    attempt += 1;
+                    tracing::info!(stream = %b.stream, table = %url, attempt, "concurrent commit; retrying: {cause}");
+                }
+                Err(cause) => {
+                    return Err(DeltaError::Table {
+                        url,
+                        context: None,
+                        cause,
+                    });
+                }
+            }
+        }
+    }
+
+    /// Records `state` in every table of the run whose last commit carries an
+    /// older one, as a commit of only an application transaction (`inlet`)
+    /// and the state: the table then says how far the whole run got.
+    fn record(&mut self, state: &Value) -> Result<(), TableError> {
+        let dirs: Vec<String> = self
+            .tables
+            .iter()
+            .filter(|(_, r)| r.last_state.as_ref() != Some(state))
+            .map(|(d, _)| d.clone())
+            .collect();
+        for dir in dirs {
+            let store = self.store.clone();
+            let fail = |source| TableError::Delta {
+                stream: dir.clone(),
+                source,
+            };
+            let mut attempt = 0;
+            loop {
+                let run = self.open(&dir).map_err(fail)?;
+                let table = run.take_table().map_err(fail)?;
+                if table.version().is_none() {
+                    // opened (e.g. by ACTIVATE_VERSION) but never written
+                    run.table = Some(table);
+                    break;
+                }
+                let r = store.block_on(commit::state_commit(&table, state));
+                // reload on next use either way: the handle is now behind the log
+                run.table = None;
+                match r {
+                    Ok(()) => {
+                        run.last_state = Some(state.clone());
+                        break;
+                    }
+                    // another process committed (its own STATE) meanwhile
+                    Err(e) if e.is_conflict() && attempt + 1 < CONFLICT_ATTEMPTS => attempt += 1,
+                    Err(cause) => {
+                        return Err(fail(DeltaError::Table {
+                            url: run.url.clone(),
+                            context: Some("recording the final STATE".into()),
+                            cause,
+                        }));
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Deletes the rows of table versions before `version` (and rows with no
+    /// version), as one Delta delete commit.
+    fn activate(
+        &mut self,
+        stream: &str,
+        table_dir: &str,
+        version: i64,
+        column: &str,
+    ) -> Result<(), DeltaError> {
+        let store = self.store.clone();
+        let run = self.open(table_dir)?;
+        let url = run.url.clone();
+        let table = run.take_table()?;
+        let has_column = table.version().is_some()
+            && schema_check::table_arrow_schema(&table)
+                .map(|s| s.field_with_name(column).is_ok())
+                .unwrap_or(false);
+        if !has_column {
+            run.table = Some(table);
+            tracing::debug!(
+                stream,
+                version,
+                "ACTIVATE_VERSION: no rows of earlier versions"
+            );
+            return Ok(());
+        }
+        match store.block_on(commit::delete_versions_before(table, column, version)) {
+            Ok((t, deleted)) => {
+                tracing::info!(
+                    stream,
+                    version,
+                    deleted,
+                    "ACTIVATE_VERSION: rows of earlier versions deleted"
+                );
+                if reuse_handle(&store) {
+                    run.table = Some(t);
+                }
+                Ok(())
+            }
+            Err(cause) => Err(DeltaError::Table {
+                url,
+                context: Some(format!("ACTIVATE_VERSION {version}")),
+                cause,
+            }),
+        }
+    }
+
+    /// The run's view of the table in `table_dir`, loaded if needed.
+    fn open(&mut self, table_dir: &str) -> Result<&mut TableRun, DeltaError> {
+        if !self.tables.contains_key(table_dir) {
+            if self.settings.single_table
+                && let Some(other) = self.tables.keys().next()
+            {
+                return Err(DeltaError::Location(format!(
+                    "table_uri names one table, and stream folders '{other}' and '{table_dir}' \
+                     would both write into it; set destination (one table per stream below it) \
+                     or run one stream per load"
+                )));
+            }
+            let dir = if self.settings.single_table {
+                ""
+            } else {
+                table_dir
+            };
+            let url = table_url(&self.store, dir)?;
+            self.tables.insert(
+                table_dir.to_string(),
+                TableRun {
+                    table: None,
+                    url,
+                    replaced: false,
+                    replaced_partitions: HashSet::new(),
+                    last_state: None,
+                },
+            );
+        }
+        let store = &self.store;
+        let run = self
+            .tables
+            .get_mut(table_dir)
+            .ok_or_else(|| DeltaError::Location(format!("table {table_dir} vanished")))?;
+        if run.table.is_none() {
+            run.table = Some(store.block_on(open_table(store, &run.url))?);
+        }
+        Ok(run)
+    }
+}
+
+impl TableRun {
+    fn take_table(&mut self) -> Result<DeltaTable, DeltaError> {
+        self.table.take().ok_or_else(|| DeltaError::Table {
+            url: self.url.clone(),
+            context: None,
+            cause: Cause::Refused("the table handle was lost".into()),
+        })
+    }
+}
+
+/// Whether a table handle delta-rs updated after a commit may be reused. On
+/// Azure it fails the next commit ("Invalid table version", seen with
+/// Azurite), so the table is loaded afresh there instead.
+fn reuse_handle(store: &Store) -> bool {
+    !matches!(store.location(), Location::Azure { .. })
+}
+
+impl Table for DeltaTables {
+    fn traits(&self) -> Traits {
+        self.settings.traits()
+    }
+
+    fn add_rows(
+        &mut self,
+        names: &TableNames,
+        batches: Vec<RecordBatch>,
+    ) -> Result<(), TableError> {
+        // delta-rs takes a commit's rows at once
+        self.held
+            .entry(names.stream.clone())
+            .or_default()
+            .extend(batches);
+        Ok(())
+    }
+
+    fn commit(&mut self, c: Commit<'_>) -> Result<Vec<Written>, TableError> {
+        let mut batches = self.held.remove(&c.names.stream).unwrap_or_default();
+        batches.extend(c.batches);
+        let batches = commit::unmarked(batches).map_err(|e| TableError::Delta {
+            stream: c.names.stream.clone(),
+            source: e.into(),
+        })?;
+        let dir = self.layout.table_dir(c.names);
+        let b = DeltaBatch {
+            stream: &c.names.stream,
+            keys: c.keys,
+            batches,
+            state: c.state,
+        };
+        self.write(&dir, b).map_err(|source| TableError::Delta {
+            stream: c.names.stream.clone(),
+            source,
+        })
+    }
+
+    fn record_state(&mut self, state: &Value) -> Result<(), TableError> {
+        self.record(state)
+    }
+
+    fn activate_version(
+        &mut self,
+        names: &TableNames,
+        version: i64,
+        column: &str,
+    ) -> Result<(), TableError> {
+        let dir = self.layout.table_dir(names);
+        self.activate(&names.stream, &dir, version, column)
+            .map_err(|source| TableError::Delta {
+                stream: names.stream.clone(),
+                source,
+            })
+    }
+}
