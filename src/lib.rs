@@ -1,7 +1,8 @@
 //! inlet: lands Singer streams (and, later, database tables) in a data lake
 //! as typed Parquet, CSV or JSONL files, exactly once and in bounded memory.
 //!
-//! The modules follow the data flow: [`singer`] reads lines, [`schema`] turns
+//! The modules follow the data flow: [`singer`] reads lines (with the
+//! [`scan`] JSON scanner, which [`batch`] shares), [`schema`] turns
 //! SCHEMA messages into Arrow types and checks, [`batch`] buffers records as
 //! Arrow columns, [`format`] encodes files, [`layout`] names them, [`storage`]
 //! puts them, [`table`] commits them, and [`state`] releases STATE messages
@@ -15,6 +16,7 @@ pub mod config;
 pub mod format;
 pub mod layout;
 pub mod load;
+pub mod scan;
 pub mod schema;
 pub mod singer;
 pub mod state;

@@ -5,10 +5,10 @@ use serde_json::Value;
 
 use super::columns::Column;
 use super::seen::Seen;
+use crate::scan::{self, Literal, Scanner, SyntaxError};
 use crate::schema::plan::{Bound, Constraints};
 use crate::schema::values::{self, DecimalError};
 use crate::schema::{FieldPlan, Kind, ObjectPlan};
-use crate::singer::scan::{self, Literal, Scanner, SyntaxError};
 
 /// A merge upserts on the key: a record without it cannot be placed.
 const KEY_MISSING: &str = "the key property is missing; the table upserts on key_properties (mode merge), so every record needs its key";

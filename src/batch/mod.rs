@@ -13,9 +13,9 @@ use std::time::{Duration, Instant};
 use arrow_array::{ArrayRef, RecordBatch, TimestampMicrosecondArray};
 use arrow_schema::{ArrowError, DataType, Field, Schema, SchemaRef, TimeUnit};
 
+use crate::scan::{Scanner, SyntaxError};
 use crate::schema::StreamSchema;
 use crate::singer::RecordMeta;
-use crate::singer::scan::{Scanner, SyntaxError};
 pub use decode::{Decoder, RecordError};
 pub use rows::{RowDecoder, RowSpec};
 
@@ -147,6 +147,13 @@ impl StreamBuffer {
     /// [`StreamBuffer::take_ready`]).
     pub fn rows(&self) -> usize {
         self.rows
+    }
+
+    /// Appends one record (a JSON object). On error nothing of the record
+    /// stays buffered.
+    pub fn push_record(&mut self, record: &str) -> Result<(), RecordError> {
+        // a &str is checked UTF-8, as the column builders rely on
+        self.push(record.as_bytes(), RecordMeta::default(), record.len() + 1)
     }
 
     /// Appends one record (raw JSON object) with its `time_extracted` and

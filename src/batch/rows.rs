@@ -9,10 +9,10 @@ use arrow_schema::{ArrowError, SchemaRef};
 
 use super::columns::{Column, Validity};
 use super::decode::{Decoder, RecordError};
+use crate::scan::{Scanner, SyntaxError};
 use crate::schema::StreamSchema;
 use crate::schema::values::{DateCache, parse_timestamp_us_with};
 use crate::singer::RecordMeta;
-use crate::singer::scan::{Scanner, SyntaxError};
 
 /// What a decoder of one stream needs; shared by every decoding thread.
 #[derive(Debug)]

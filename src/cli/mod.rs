@@ -2,6 +2,7 @@
 //! calls the library; errors become exit codes here.
 
 mod about;
+#[cfg(feature = "delta")]
 mod delta_cmds;
 
 use std::path::PathBuf;
@@ -48,12 +49,16 @@ enum Command {
     /// Write, read back, list and delete a probe object at the destination.
     Check(CommonArgs),
     /// Print the Singer STATE stored in a Delta table's newest commit that has one.
+    #[cfg(feature = "delta")]
     State(delta_cmds::TableArgs),
     /// Print a Delta table's newest commits, one JSON object per line.
+    #[cfg(feature = "delta")]
     History(delta_cmds::HistoryArgs),
     /// Compact a Delta table's small files (bin-packing, or --zorder).
+    #[cfg(feature = "delta")]
     Optimize(delta_cmds::OptimizeArgs),
     /// Delete data files a Delta table no longer uses (--dry-run lists them).
+    #[cfg(feature = "delta")]
     Vacuum(delta_cmds::VacuumArgs),
 }
 
@@ -164,9 +169,13 @@ pub fn main_with(mut args: Vec<std::ffi::OsString>) -> ExitCode {
     match cli.command {
         Command::Load(a) => load_cmd(a),
         Command::Check(a) => check_cmd(a),
+        #[cfg(feature = "delta")]
         Command::State(a) => delta_cmds::state(a),
+        #[cfg(feature = "delta")]
         Command::History(a) => delta_cmds::history(a),
+        #[cfg(feature = "delta")]
         Command::Optimize(a) => delta_cmds::optimize(a),
+        #[cfg(feature = "delta")]
         Command::Vacuum(a) => delta_cmds::vacuum(a),
     }
 }

@@ -9,6 +9,8 @@ mod progress;
 mod reject;
 mod router;
 mod sink;
+#[cfg(test)]
+mod tests;
 
 use std::collections::BTreeMap;
 use std::io::Write;

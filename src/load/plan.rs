@@ -3,11 +3,10 @@
 //! later stage parses a setting again or sees the whole config.
 
 use crate::batch::{Limits, Metadata};
-use crate::config::{ConfigError, LoadConfig, OnInvalid, SchemaMode, WriteMode};
+use crate::config::{ConfigError, LoadConfig, OnInvalid};
 use crate::format::{Codec, Encoder};
 use crate::layout::{LayoutSettings, PartitionKey};
 use crate::schema::HeaderFormat;
-use crate::table::delta::{DeltaMode, DeltaSettings};
 use crate::table::{TableKind, TableSettings};
 
 /// Everything a load needs to know, resolved.
@@ -80,26 +79,7 @@ impl Plan {
                 key: "partition_keys",
                 source,
             })?;
-        let table = match cfg.format.table_kind() {
-            TableKind::Delta => TableSettings::Delta(Box::new(DeltaSettings {
-                mode: match cfg.mode {
-                    WriteMode::Append => DeltaMode::Append,
-                    WriteMode::Overwrite => DeltaMode::Overwrite,
-                    WriteMode::Merge => DeltaMode::Merge,
-                },
-                partition_columns: partitions.iter().map(|k| k.column.clone()).collect(),
-                overwrite_partitions: cfg.overwrite_partitions,
-                hard_delete: cfg.hard_delete,
-                schema_overwrite: cfg.schema_mode == SchemaMode::Overwrite,
-                target_file_size: cfg.target_file_size,
-                // Mage's table_uri without a destination names the one table itself
-                single_table: cfg.destination.as_deref().is_none_or(str::is_empty)
-                    && cfg.storage.table_uri.is_some(),
-                deleted_at_column: cfg.column_header_format.apply("_sdc_deleted_at"),
-                writer_properties: Some(encoder.parquet_properties()),
-            })),
-            TableKind::Files => TableSettings::Files,
-        };
+        let table = table_settings(cfg, &encoder, &partitions)?;
         Ok(Plan {
             destination,
             layout: layout_settings(cfg),
@@ -122,5 +102,54 @@ impl Plan {
             encoder,
             table,
         })
+    }
+}
+
+/// The table kind of the config, with its settings.
+#[cfg(feature = "delta")]
+fn table_settings(
+    cfg: &LoadConfig,
+    encoder: &Encoder,
+    partitions: &[PartitionKey],
+) -> Result<TableSettings, ConfigError> {
+    use crate::config::{SchemaMode, WriteMode};
+    use crate::table::delta::{DeltaMode, DeltaSettings};
+    Ok(match cfg.format.table_kind() {
+        TableKind::Files => TableSettings::Files,
+        TableKind::Delta => TableSettings::Delta(Box::new(DeltaSettings {
+            mode: match cfg.mode {
+                WriteMode::Append => DeltaMode::Append,
+                WriteMode::Overwrite => DeltaMode::Overwrite,
+                WriteMode::Merge => DeltaMode::Merge,
+            },
+            partition_columns: partitions.iter().map(|k| k.column.clone()).collect(),
+            overwrite_partitions: cfg.overwrite_partitions,
+            hard_delete: cfg.hard_delete,
+            schema_overwrite: cfg.schema_mode == SchemaMode::Overwrite,
+            target_file_size: cfg.target_file_size,
+            // Mage's table_uri without a destination names the one table itself
+            single_table: cfg.destination.as_deref().is_none_or(str::is_empty)
+                && cfg.storage.table_uri.is_some(),
+            deleted_at_column: cfg.column_header_format.apply("_sdc_deleted_at"),
+            writer_properties: Some(encoder.parquet_properties()),
+        })),
+    })
+}
+
+/// The table kind of the config (this build writes plain files only).
+#[cfg(not(feature = "delta"))]
+fn table_settings(
+    cfg: &LoadConfig,
+    _encoder: &Encoder,
+    _partitions: &[PartitionKey],
+) -> Result<TableSettings, ConfigError> {
+    match cfg.format.table_kind() {
+        TableKind::Files => Ok(TableSettings::Files),
+        TableKind::Delta => Err(ConfigError::Value {
+            key: "format".into(),
+            msg: "this inlet was built without Delta support (cargo feature `delta`); \
+                  use a release build, or format parquet, csv or jsonl"
+                .into(),
+        }),
     }
 }

@@ -2,14 +2,13 @@
 //! module that knows what a Singer line looks like.
 
 pub mod reader;
-pub mod scan;
 
 use std::borrow::Cow;
 
 use serde::Deserialize;
 use serde_json::Value;
 
-use scan::{Scanner, SyntaxError};
+use crate::scan::{self, Scanner, SyntaxError};
 
 /// Errors in one input line.
 #[derive(Debug, thiserror::Error)]

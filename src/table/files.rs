@@ -227,3 +227,135 @@ impl Table for FileTables {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use arrow_array::{Int64Array, StringArray};
+    use arrow_schema::{DataType, Field, Schema};
+    use object_store::memory::InMemory;
+
+    use super::*;
+    use crate::format::{Codec, FileFormat};
+    use crate::layout::{LayoutKind, LayoutSettings};
+
+    fn rows(ids: &[i64], country: &str) -> RecordBatch {
+        let schema = Arc::new(Schema::new(vec![
+            Field::new("id", DataType::Int64, false),
+            Field::new("country", DataType::Utf8, true),
+        ]));
+        let c: Vec<&str> = ids.iter().map(|_| country).collect();
+        RecordBatch::try_new(
+            schema,
+            vec![
+                Arc::new(Int64Array::from(ids.to_vec())),
+                Arc::new(StringArray::from(c)),
+            ],
+        )
+        .unwrap()
+    }
+
+    fn tables(kind: LayoutKind, partitions: &[&str]) -> (Store, FileTables) {
+        let store = Store::from_object_store(Arc::new(InMemory::new())).unwrap();
+        let encoder = Encoder {
+            format: FileFormat::Jsonl,
+            codec: Codec::None,
+            row_group_size: 1024,
+            delimiter: b',',
+        };
+        let layout = Layout::new(
+            LayoutSettings {
+                kind,
+                object_key_path: String::new(),
+                table: None,
+                date_format: None,
+                sub_path: None,
+                default_schema: "public".into(),
+                template: None,
+            },
+            encoder.extension(),
+        );
+        let keys = partitions
+            .iter()
+            .map(|p| PartitionKey::parse(p).unwrap())
+            .collect();
+        let t = FileTables::new(store.clone(), encoder, layout, keys);
+        (store, t)
+    }
+
+    fn listing(store: &Store) -> Vec<String> {
+        let mut l = store.block_on(store.list("")).unwrap();
+        l.sort();
+        l
+    }
+
+    #[test]
+    fn rows_handed_over_early_appear_only_with_the_commit() {
+        let (store, mut t) = tables(LayoutKind::Mage, &[]);
+        let names = t.layout.names("orders");
+        t.add_rows(&names, vec![rows(&[1, 2], "FR")]).unwrap();
+        assert!(
+            listing(&store).is_empty(),
+            "nothing is visible before the commit"
+        );
+        let written = t
+            .commit(Commit {
+                names: &names,
+                keys: &[],
+                batches: vec![rows(&[3], "FR")],
+                state: None,
+            })
+            .unwrap();
+        assert_eq!(written.len(), 1);
+        assert_eq!(written[0].rows, 3);
+        assert_eq!(listing(&store), vec![written[0].path.clone()]);
+        let text = store.block_on(store.get(&written[0].path)).unwrap();
+        assert_eq!(String::from_utf8_lossy(&text).lines().count(), 3);
+    }
+
+    #[test]
+    fn partitions_get_a_file_each_and_parts_continue_across_runs() {
+        let (store, mut t) = tables(LayoutKind::Lakexpress, &["country"]);
+        let names = t.layout.names("public-orders");
+        let batch = arrow_select::concat::concat_batches(
+            &rows(&[1], "FR").schema(),
+            &[rows(&[1, 2], "FR"), rows(&[3], "DE")],
+        )
+        .unwrap();
+        let commit = |t: &mut FileTables| {
+            t.commit(Commit {
+                names: &names,
+                keys: &[],
+                batches: vec![batch.clone()],
+                state: None,
+            })
+            .unwrap()
+        };
+        let first = commit(&mut t);
+        let paths: Vec<&str> = first.iter().map(|w| w.path.as_str()).collect();
+        assert_eq!(
+            paths,
+            [
+                "public/orders/country=FR/part-00000.jsonl",
+                "public/orders/country=DE/part-00001.jsonl"
+            ]
+        );
+        // a new run (new tables) numbers its parts after the existing ones
+        let (_, mut again) = tables(LayoutKind::Lakexpress, &["country"]);
+        again.store = store.clone();
+        let second = commit(&mut again);
+        assert_eq!(second[0].path, "public/orders/country=FR/part-00002.jsonl");
+        assert_eq!(listing(&store).len(), 4);
+    }
+
+    #[test]
+    fn a_missing_partition_column_fails_the_batch_and_names_the_stream() {
+        let (_, mut t) = tables(LayoutKind::Mage, &["region"]);
+        let names = t.layout.names("orders");
+        let e = t.add_rows(&names, vec![rows(&[1], "FR")]).unwrap_err();
+        assert!(matches!(e, TableError::Partition { .. }), "{e}");
+        assert!(e.to_string().contains("stream 'orders'"), "{e}");
+        assert!(e.to_string().contains("region"), "{e}");
+    }
+}

@@ -13,6 +13,7 @@ use crate::format::{Encoder, FormatError};
 use crate::layout::{Layout, PartitionKey, TableNames};
 use crate::storage::{StorageError, Store};
 
+#[cfg(feature = "delta")]
 pub mod delta;
 pub mod files;
 pub mod writer;
@@ -50,6 +51,7 @@ pub enum TableError {
         source: StorageError,
     },
     /// A Delta operation failed.
+    #[cfg(feature = "delta")]
     #[error("stream '{stream}': {source}")]
     Delta {
         /// Stream.
@@ -66,7 +68,12 @@ pub enum TableError {
 impl TableError {
     /// True when the destination (not the data or inlet) is at fault.
     pub fn is_destination(&self) -> bool {
-        matches!(self, TableError::Storage { .. } | TableError::Delta { .. })
+        match self {
+            TableError::Storage { .. } => true,
+            #[cfg(feature = "delta")]
+            TableError::Delta { .. } => true,
+            _ => false,
+        }
     }
 }
 
@@ -156,6 +163,7 @@ pub enum TableSettings {
     /// Plain files.
     Files,
     /// Delta tables.
+    #[cfg(feature = "delta")]
     Delta(Box<delta::DeltaSettings>),
 }
 
@@ -171,6 +179,7 @@ pub fn open(
         TableSettings::Files => {
             Box::new(files::FileTables::new(store, encoder, layout, partitions))
         }
+        #[cfg(feature = "delta")]
         TableSettings::Delta(d) => Box::new(delta::DeltaTables::new(store, layout, *d)),
     }
 }

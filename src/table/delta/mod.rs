@@ -443,3 +443,195 @@ impl Table for DeltaTables {
             })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use arrow_array::Int64Array;
+    use arrow_schema::{DataType, Field, Schema};
+    use object_store::memory::InMemory;
+    use serde_json::json;
+
+    use super::*;
+    use crate::layout::{LayoutKind, LayoutSettings};
+
+    fn rows(ids: &[i64]) -> RecordBatch {
+        let schema = Arc::new(Schema::new(vec![Field::new("id", DataType::Int64, true)]));
+        RecordBatch::try_new(schema, vec![Arc::new(Int64Array::from(ids.to_vec()))]).unwrap()
+    }
+
+    fn settings(mode: DeltaMode) -> DeltaSettings {
+        DeltaSettings {
+            mode,
+            partition_columns: Vec::new(),
+            overwrite_partitions: false,
+            hard_delete: false,
+            schema_overwrite: false,
+            target_file_size: None,
+            single_table: false,
+            deleted_at_column: "_sdc_deleted_at".into(),
+            writer_properties: None,
+        }
+    }
+
+    fn tables(store: &Store, mode: DeltaMode) -> DeltaTables {
+        let layout = Layout::new(
+            LayoutSettings {
+                kind: LayoutKind::Mage,
+                object_key_path: String::new(),
+                table: None,
+                date_format: None,
+                sub_path: None,
+                default_schema: "public".into(),
+                template: None,
+            },
+            "parquet",
+        );
+        DeltaTables::new(store.clone(), layout, settings(mode))
+    }
+
+    fn memory() -> Store {
+        Store::from_object_store(Arc::new(InMemory::new())).unwrap()
+    }
+
+    fn commit(t: &mut DeltaTables, stream: &str, ids: &[i64], state: Option<Value>) {
+        let names = t.layout.names(stream);
+        t.commit(Commit {
+            names: &names,
+            keys: &["id".to_string()],
+            batches: vec![rows(ids)],
+            state,
+        })
+        .unwrap();
+    }
+
+    /// The table at `dir` as a reader sees it: version and sorted ids.
+    fn read(store: &Store, dir: &str) -> (Option<u64>, Vec<i64>) {
+        let url = table_url(store, dir).unwrap();
+        let table = store.block_on(open_table(store, &url)).unwrap();
+        let mut ids = Vec::new();
+        if table.version().is_none() {
+            return (None, ids);
+        }
+        for uri in table.get_file_uris().unwrap() {
+            let rel = uri.trim_start_matches("memory:///");
+            let bytes = store.block_on(store.get(rel)).unwrap();
+            let reader =
+                parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(bytes)
+                    .unwrap()
+                    .build()
+                    .unwrap();
+            for b in reader {
+                let b = b.unwrap();
+                let col = b.column(0).as_any().downcast_ref::<Int64Array>().unwrap();
+                ids.extend(col.iter().flatten());
+            }
+        }
+        ids.sort_unstable();
+        (table.version(), ids)
+    }
+
+    #[test]
+    fn each_commit_carries_its_state_and_the_final_state_gets_its_own() {
+        let store = memory();
+        let mut t = tables(&store, DeltaMode::Append);
+        commit(&mut t, "orders", &[1, 2], Some(json!({"at": 1})));
+        commit(&mut t, "orders", &[3], Some(json!({"at": 2})));
+        assert_eq!(read(&store, "orders"), (Some(1), vec![1, 2, 3]));
+        // the final STATE is already in the last commit: no commit for it
+        t.record_state(&json!({"at": 2})).unwrap();
+        assert_eq!(read(&store, "orders").0, Some(1));
+        // a newer one (say, STATE after the last record) gets a commit of its own
+        t.record_state(&json!({"at": 3})).unwrap();
+        let root = maintenance::open_existing(&store).unwrap_err().to_string();
+        assert!(root.contains("not a Delta table"), "{root}");
+        let url = table_url(&store, "orders").unwrap();
+        let table = store.block_on(open_table(&store, &url)).unwrap();
+        assert_eq!(table.version(), Some(2));
+        let state = maintenance::last_state(&store, &table).unwrap();
+        assert_eq!(state, Some(json!({"at": 3})));
+    }
+
+    #[test]
+    fn rows_handed_over_early_are_committed_with_the_batch() {
+        let store = memory();
+        let mut t = tables(&store, DeltaMode::Append);
+        let names = t.layout.names("orders");
+        t.add_rows(&names, vec![rows(&[1]), rows(&[2])]).unwrap();
+        assert_eq!(read(&store, "orders").0, None, "nothing before the commit");
+        commit(&mut t, "orders", &[3], None);
+        assert_eq!(read(&store, "orders"), (Some(0), vec![1, 2, 3]));
+    }
+
+    #[test]
+    fn a_commit_that_conflicts_with_another_writer_is_redone_not_lost() {
+        let store = memory();
+        let mut stale = tables(&store, DeltaMode::Append);
+        commit(&mut stale, "orders", &[1], None);
+        // another writer adds a column: a metadata change, which delta-rs
+        // does not retry over
+        let mut other = tables(&store, DeltaMode::Append);
+        let wide = Arc::new(Schema::new(vec![
+            Field::new("id", DataType::Int64, true),
+            Field::new("extra", DataType::Int64, true),
+        ]));
+        let names = other.layout.names("orders");
+        let b = RecordBatch::try_new(
+            wide,
+            vec![
+                Arc::new(Int64Array::from(vec![2])),
+                Arc::new(Int64Array::from(vec![20])),
+            ],
+        )
+        .unwrap();
+        other
+            .commit(Commit {
+                names: &names,
+                keys: &[],
+                batches: vec![b],
+                state: None,
+            })
+            .unwrap();
+        // `stale` still holds the table as of version 0: its commit
+        // conflicts, and is redone against the table as it is now
+        commit(&mut stale, "orders", &[3], None);
+        assert_eq!(read(&store, "orders"), (Some(2), vec![1, 2, 3]));
+    }
+
+    #[test]
+    fn merge_upserts_on_the_key_and_the_last_row_of_a_key_wins() {
+        let store = memory();
+        let mut t = tables(&store, DeltaMode::Merge);
+        commit(&mut t, "orders", &[1, 2], None);
+        commit(&mut t, "orders", &[2, 3, 3], None);
+        assert_eq!(read(&store, "orders").1, vec![1, 2, 3]);
+    }
+
+    #[test]
+    fn merge_without_keys_says_what_to_set() {
+        let store = memory();
+        let mut t = tables(&store, DeltaMode::Merge);
+        let names = t.layout.names("orders");
+        let e = t
+            .commit(Commit {
+                names: &names,
+                keys: &[],
+                batches: vec![rows(&[1])],
+                state: None,
+            })
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("needs key_properties"), "{e}");
+        assert!(e.contains("stream 'orders'"), "{e}");
+    }
+
+    #[test]
+    fn conflicts_are_told_apart_by_type() {
+        let conflict: Cause = DeltaTableError::VersionAlreadyExists(3).into();
+        assert!(conflict.is_conflict());
+        let other: Cause = DeltaTableError::NotATable("x".into()).into();
+        assert!(!other.is_conflict());
+        assert!(!Cause::Refused("x".into()).is_conflict());
+    }
+}

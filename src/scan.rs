@@ -1,4 +1,5 @@
-//! A small zero-copy JSON scanner over one input line.
+//! A small zero-copy JSON scanner over one input line, shared by the Singer
+//! message parser and the record decoder.
 //!
 //! The hot path (RECORD lines) is decoded straight from bytes into column
 //! buffers, so we need a tokenizer that hands out slices instead of building a
