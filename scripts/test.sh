@@ -3,7 +3,8 @@
 #   1. cargo fmt --check and cargo clippy -D warnings
 #   2. Python readers, Singer taps and S3 test servers (scripts/test-env.sh), then the object-storage
 #      servers on 127.0.0.1 (scripts/servers.sh: s3s-fs, moto_server, Azurite, the GCS XML fake)
-#   3. cargo test: unit tests and tests/*.rs (the real binary; tests/storage.rs on every backend)
+#   3. cargo test: unit tests and tests/*.rs (the real binary; tests/storage.rs on every backend),
+#      then each cargo-fuzz target for ~30 s when nightly is installed (scripts/fuzz.sh)
 #   4. PostgreSQL on 127.0.0.1 (scripts/pg.sh), then pytest tests/e2e: the real binary checked by
 #      pyarrow, DuckDB, boto3 and azure-storage-blob; real taps, Meltano; every storage backend.
 # Servers it starts are stopped on exit. Nothing talks to anything but 127.0.0.1.
@@ -34,6 +35,9 @@ export INLET_REQUIRE_SERVERS=1
 step "cargo build + cargo test (unit tests, tests/*.rs)"
 cargo build --quiet
 cargo test --quiet 2>&1 | tee "$CARGO_TARGET_DIR/cargo-test.log"
+
+step "cargo-fuzz targets, about 30 s each (when the nightly toolchain is present)"
+scripts/fuzz.sh "${INLET_FUZZ_SECONDS:-30}"
 
 step "PostgreSQL on 127.0.0.1"
 scripts/pg.sh start

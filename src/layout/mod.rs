@@ -133,6 +133,22 @@ pub struct Layout {
     pub ext: String,
 }
 
+impl LayoutSettings {
+    /// A layout of `kind` with nothing else set (no prefix, date folders,
+    /// table name or template; schema `public`).
+    pub fn of(kind: LayoutKind) -> Self {
+        LayoutSettings {
+            kind,
+            object_key_path: String::new(),
+            table: None,
+            date_format: None,
+            sub_path: None,
+            default_schema: "public".into(),
+            template: None,
+        }
+    }
+}
+
 /// A path segment safe for every object store (no separators or dot-only names).
 pub fn safe_segment(s: &str) -> String {
     let out: String = s

@@ -264,18 +264,7 @@ mod tests {
             row_group_size: 1024,
             delimiter: b',',
         };
-        let layout = Layout::new(
-            LayoutSettings {
-                kind,
-                object_key_path: String::new(),
-                table: None,
-                date_format: None,
-                sub_path: None,
-                default_schema: "public".into(),
-                template: None,
-            },
-            encoder.extension(),
-        );
+        let layout = Layout::new(LayoutSettings::of(kind), encoder.extension());
         let keys = partitions
             .iter()
             .map(|p| PartitionKey::parse(p).unwrap())

@@ -476,18 +476,7 @@ mod tests {
     }
 
     fn tables(store: &Store, mode: DeltaMode) -> DeltaTables {
-        let layout = Layout::new(
-            LayoutSettings {
-                kind: LayoutKind::Mage,
-                object_key_path: String::new(),
-                table: None,
-                date_format: None,
-                sub_path: None,
-                default_schema: "public".into(),
-                template: None,
-            },
-            "parquet",
-        );
+        let layout = Layout::new(LayoutSettings::of(LayoutKind::Mage), "parquet");
         DeltaTables::new(store.clone(), layout, settings(mode))
     }
 
