@@ -4,7 +4,8 @@
 //! a second UTF-8 check, so this is where a wrong offset would show).
 #![no_main]
 
-use std::sync::{Arc, OnceLock};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, OnceLock};
 
 use arrow_array::Array;
 use inlet::batch::{Metadata, StreamBuffer};
@@ -12,8 +13,9 @@ use inlet::schema::{HeaderFormat, StreamSchema};
 use libfuzzer_sys::fuzz_target;
 use serde_json::{Value, json};
 
-fn schemas() -> &'static Vec<(Value, bool)> {
-    static S: OnceLock<Vec<(Value, bool)>> = OnceLock::new();
+/// The schemas, compiled once (a validator takes longer to build than a run).
+fn schemas() -> &'static Vec<(Arc<StreamSchema>, bool)> {
+    static S: OnceLock<Vec<(Arc<StreamSchema>, bool)>> = OnceLock::new();
     S.get_or_init(|| {
         let flat = json!({"type": "object", "required": ["id"], "properties": {
             "id": {"type": "integer"},
@@ -39,14 +41,20 @@ fn schemas() -> &'static Vec<(Value, bool)> {
             "free": {"type": "object"},
             "code": {"type": "string", "pattern": "^[A-Z]{2,3}$"},
             "big": {"type": "number", "multipleOf": 1e-38}}});
-        vec![
+        let all: Vec<(Value, bool)> = vec![
             (flat.clone(), true),
             (flat, false),
             (nested.clone(), true),
             (nested, false),
             (loose, true),
             (json!({}), true),
-        ]
+        ];
+        all.into_iter()
+            .map(|(raw, validate)| {
+                let s = StreamSchema::compile(raw, HeaderFormat::None, validate);
+                (Arc::new(s.expect("the fuzz schemas compile")), validate)
+            })
+            .collect()
     })
 }
 
@@ -57,15 +65,18 @@ fuzz_target!(|data: &[u8]| {
     let Ok(text) = std::str::from_utf8(rest) else {
         return;
     };
-    let (raw, validate) = &schemas()[pick as usize % schemas().len()];
-    let Ok(schema) = StreamSchema::compile(raw.clone(), HeaderFormat::None, *validate) else {
-        return;
-    };
-    let meta = Metadata {
-        prefix: (pick & 0x80 != 0).then(|| "_inlet".to_string()),
-        table_version: pick & 0x40 != 0,
-    };
-    let mut buf = StreamBuffer::new("s", Arc::new(schema), &meta, HeaderFormat::None, *validate);
+    let (schema, validate) = &schemas()[pick as usize % schemas().len()];
+    // a buffer per schema and metadata choice, reused: sealing empties it
+    static BUFFERS: OnceLock<Mutex<HashMap<u8, StreamBuffer>>> = OnceLock::new();
+    let mut buffers = BUFFERS.get_or_init(Default::default).lock().unwrap();
+    let key = pick % schemas().len() as u8 | (pick & 0xc0);
+    let buf = buffers.entry(key).or_insert_with(|| {
+        let meta = Metadata {
+            prefix: (pick & 0x80 != 0).then(|| "_inlet".to_string()),
+            table_version: pick & 0x40 != 0,
+        };
+        StreamBuffer::new("s", schema.clone(), &meta, HeaderFormat::None, *validate)
+    });
     let mut accepted = 0;
     for record in text.split('\n') {
         let before = buf.rows();

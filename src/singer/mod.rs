@@ -305,10 +305,20 @@ fn version_of(raw: &[u8]) -> Option<i64> {
 /// The rest of a RECORD line after its record value.
 pub fn record_tail<'a>(sc: &mut Scanner<'a>) -> Result<RecordMeta<'a>, SyntaxError> {
     let mut meta = RecordMeta::default();
-    while let Some((key, _)) = sc.next_key(false)? {
-        if key == b"time_extracted" && sc.peek()? == b'"' {
+    while let Some((raw, escapes)) = sc.next_key(false)? {
+        let at = sc.pos();
+        let key = scan::string_value(raw, escapes).map_err(|what| SyntaxError { at, what })?;
+        // the head already took these: a second one would route the line
+        // differently than the full parser, which keeps the last
+        if matches!(&*key, "type" | "stream" | "record") {
+            return Err(SyntaxError {
+                at,
+                what: "the RECORD message repeats its \"type\", \"stream\" or \"record\" key",
+            });
+        }
+        if key == "time_extracted" && sc.peek()? == b'"' {
             meta.time_extracted = Some(sc.raw_string()?.0);
-        } else if key == b"version" {
+        } else if key == "version" {
             meta.version = version_of(sc.skip_value()?);
         } else {
             sc.skip_value()?;
@@ -328,6 +338,26 @@ fn malformed(kind: &'static str, e: serde_json::Error) -> SingerError {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_record_line_that_repeats_its_stream_is_refused_by_the_fast_path() {
+        // found by the singer_line fuzz target: the head routed the line to
+        // the first stream, the full parser to the last
+        for l in [
+            r#"{"type":"RECORD","stream":"a","record":{"id":1},"stream":"b"}"#,
+            r#"{"type":"RECORD","stream":"a","record":{"id":1},"str\u0065am":"b"}"#,
+            r#"{"type":"RECORD","stream":"a","record":{"id":1},"record":{"id":2}}"#,
+        ] {
+            let (_, mut sc) = record_head(l).unwrap();
+            sc.skip_value().unwrap();
+            let e = record_tail(&mut sc).unwrap_err();
+            assert!(e.what.contains("repeats"), "{l}: {e}");
+        }
+        let (_, mut sc) =
+            record_head(r#"{"type":"RECORD","stream":"a","record":{},"version":3}"#).unwrap();
+        sc.skip_value().unwrap();
+        assert_eq!(record_tail(&mut sc).unwrap().version, Some(3));
+    }
 
     #[test]
     fn record_head_finds_stream_and_record_in_any_usual_order() {
