@@ -37,7 +37,7 @@ cargo build --quiet
 cargo test --quiet 2>&1 | tee "$CARGO_TARGET_DIR/cargo-test.log"
 
 step "cargo-fuzz targets, about 30 s each (when the nightly toolchain is present)"
-scripts/fuzz.sh "${INLET_FUZZ_SECONDS:-30}"
+INLET_FUZZ_BUILD="${INLET_FUZZ_BUILD:-dev}" scripts/fuzz.sh "${INLET_FUZZ_SECONDS:-30}"
 
 step "PostgreSQL on 127.0.0.1"
 scripts/pg.sh start
