@@ -1,4 +1,4 @@
-//! inlet: lands Singer streams (and, later, database tables) in a data lake
+//! inlet: lands Singer streams and database tables in a data lake
 //! as typed Parquet, CSV or JSONL files, exactly once and in bounded memory.
 //!
 //! The modules follow the data flow: [`singer`] reads lines (with the
@@ -7,18 +7,21 @@
 //! Arrow columns, [`format`] encodes files, [`layout`] names them, [`storage`]
 //! puts them, [`table`] commits them, and [`state`] releases STATE messages
 //! once everything before them is durable. [`load`] wires the stages together.
+//! [`export`] reads database tables through [`source`] into the same tables.
 
 #![warn(missing_docs)]
 
 pub mod batch;
 pub mod cli;
 pub mod config;
+pub mod export;
 pub mod format;
 pub mod layout;
 pub mod load;
 pub mod scan;
 pub mod schema;
 pub mod singer;
+pub mod source;
 pub mod state;
 pub mod storage;
 pub mod table;

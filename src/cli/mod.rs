@@ -4,6 +4,7 @@
 mod about;
 #[cfg(feature = "delta")]
 mod delta_cmds;
+mod export_cmd;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -25,6 +26,10 @@ pub const EXIT_CONFIG: u8 = 3;
 pub const EXIT_INPUT: u8 = 4;
 /// Exit code: destination error (unreachable, refused, write failed).
 pub const EXIT_DESTINATION: u8 = 5;
+/// Exit code: the source database cannot be reached or read (`inlet export`).
+pub const EXIT_SOURCE: u8 = 6;
+/// Exit code: some tables failed, the others were exported (`inlet export`).
+pub const EXIT_TABLES: u8 = 7;
 
 const LOAD_HELP: &str = "\
 Every setting can also be given as INLET_<KEY> or TARGET_INLET_<KEY> (the environment wins over
@@ -46,6 +51,9 @@ enum Command {
     /// Singer target: read Singer messages on stdin, write files, print STATE on stdout.
     #[command(after_help = LOAD_HELP)]
     Load(LoadArgs),
+    /// Export database tables (PostgreSQL) into files: one snapshot, binary COPY, exact types.
+    #[command(after_help = export_cmd::EXPORT_HELP)]
+    Export(export_cmd::ExportArgs),
     /// Write, read back, list and delete a probe object at the destination.
     Check(CommonArgs),
     /// Print the Singer STATE stored in a Delta table's newest commit that has one.
@@ -168,6 +176,7 @@ pub fn main_with(mut args: Vec<std::ffi::OsString>) -> ExitCode {
     };
     match cli.command {
         Command::Load(a) => load_cmd(a),
+        Command::Export(a) => export_cmd::export(a),
         Command::Check(a) => check_cmd(a),
         #[cfg(feature = "delta")]
         Command::State(a) => delta_cmds::state(a),
@@ -282,13 +291,25 @@ fn load_cmd(a: LoadArgs) -> ExitCode {
     }
 }
 
-/// The one place failures become exit codes.
+/// The one place failures become exit codes (`inlet load`).
 fn exit_code(f: load::Failure) -> u8 {
     match f {
         load::Failure::Config => EXIT_CONFIG,
         load::Failure::Input => EXIT_INPUT,
         load::Failure::Destination => EXIT_DESTINATION,
         load::Failure::Internal => EXIT_INTERNAL,
+    }
+}
+
+/// … and for `inlet export`.
+fn export_exit_code(f: crate::export::Failure) -> u8 {
+    use crate::export::Failure as F;
+    match f {
+        F::Config => EXIT_CONFIG,
+        F::Source => EXIT_SOURCE,
+        F::Destination => EXIT_DESTINATION,
+        F::Tables => EXIT_TABLES,
+        F::Internal => EXIT_INTERNAL,
     }
 }
 

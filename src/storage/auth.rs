@@ -38,13 +38,16 @@ pub enum AuthError {
     },
 }
 
-/// Reads entry `id` of the auth file at `path` as config keys
-/// (`destination` plus credentials), resolving `$env{VAR}`.
-pub fn entry_config(
+/// Entry `id` of the auth file at `path`: the value of its `kind_key`
+/// (`storage_type`, or `ds_type` for a database) and its `info` with every
+/// `$env{VAR}` resolved; `kinds` lists the values `kind_key` may take.
+pub fn entry_info(
     path: &Path,
     id: &str,
     env: &[(String, String)],
-) -> Result<Map<String, Value>, AuthError> {
+    kind_key: &str,
+    kinds: &str,
+) -> Result<(String, Map<String, Value>), AuthError> {
     let shown = path.display().to_string();
     let file_err = |msg: String| AuthError::File {
         path: shown.clone(),
@@ -57,9 +60,7 @@ pub fn entry_config(
         serde_yaml::from_str(&text).map_err(|e| file_err(format!("not valid YAML: {e}")))?
     };
     let Value::Object(entries) = root else {
-        return Err(file_err(
-            "the top level must map storage ids to entries".into(),
-        ));
+        return Err(file_err("the top level must map ids to entries".into()));
     };
     let entry_err = |msg: String| AuthError::Entry {
         path: shown.clone(),
@@ -78,9 +79,9 @@ pub fn entry_config(
         ))
     })?;
     let kind = entry
-        .get("storage_type")
+        .get(kind_key)
         .and_then(Value::as_str)
-        .ok_or_else(|| entry_err("missing \"storage_type\" (s3, gcs, azure or local)".into()))?
+        .ok_or_else(|| entry_err(format!("missing \"{kind_key}\" ({kinds})")))?
         .to_ascii_lowercase();
     let info = match entry.get("info") {
         Some(Value::Object(m)) => m.clone(),
@@ -95,6 +96,22 @@ pub fn entry_config(
         };
         info_s.insert(k, v);
     }
+    Ok((kind, info_s))
+}
+
+/// Reads entry `id` of the auth file at `path` as config keys
+/// (`destination` plus credentials), resolving `$env{VAR}`.
+pub fn entry_config(
+    path: &Path,
+    id: &str,
+    env: &[(String, String)],
+) -> Result<Map<String, Value>, AuthError> {
+    let entry_err = |msg: String| AuthError::Entry {
+        path: path.display().to_string(),
+        id: id.to_string(),
+        msg,
+    };
+    let (kind, info_s) = entry_info(path, id, env, "storage_type", "s3, gcs, azure or local")?;
     let get = |k: &str| info_s.get(k).and_then(Value::as_str).map(str::to_string);
     let base = get("base_path").unwrap_or_default();
     let join = |scheme: &str, root: &str| {

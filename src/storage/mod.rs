@@ -364,6 +364,19 @@ impl Store {
             .map_err(|e| self.object_err("get", rel, e))
     }
 
+    /// Writes a small object, replacing any object of that name (markers and
+    /// manifests; data files use [`Store::put_new`]).
+    pub async fn put(&self, rel: &str, bytes: Bytes) -> Result<(), StorageError> {
+        let path = Self::path(rel)?;
+        let r = self
+            .inner
+            .put(&path, bytes.into())
+            .await
+            .map(|_| ())
+            .map_err(|e| self.object_err("put", rel, e));
+        self.with_region(r).await
+    }
+
     /// Deletes an object.
     pub async fn delete(&self, rel: &str) -> Result<(), StorageError> {
         let path = Self::path(rel)?;

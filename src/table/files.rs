@@ -23,6 +23,12 @@ pub const TRAITS: Traits = Traits {
     rows_early: true,
 };
 
+/// The marker of a complete copy (Spark's name), written last.
+pub const SUCCESS: &str = "_SUCCESS";
+
+/// The list of a copy's parts with their row counts.
+pub const MANIFEST: &str = "_manifest.json";
+
 /// How many times a name clash is retried with a fresh name.
 const NAME_ATTEMPTS: usize = 50;
 
@@ -211,6 +217,58 @@ impl Table for FileTables {
             });
         }
         Ok(written)
+    }
+
+    /// `_SUCCESS` goes first: from here until the copy completes, the
+    /// folder holds old parts, new parts or both.
+    fn begin_copy(&mut self, names: &TableNames) -> Result<(), TableError> {
+        let dir = self.layout.table_dir(names);
+        let storage = |source| TableError::Storage {
+            stream: names.stream.clone(),
+            source,
+        };
+        let marker = format!("{dir}/{SUCCESS}");
+        let existing = self.store.block_on(self.store.list(&dir)).map_err(storage)?;
+        if existing.iter().any(|p| *p == marker) {
+            self.store
+                .block_on(self.store.delete(&marker))
+                .map_err(storage)?;
+        }
+        Ok(())
+    }
+
+    /// Deletes the parts (and manifest) that this copy did not write, then
+    /// writes the manifest and, last, `_SUCCESS` (Spark's marker). Files
+    /// that are not inlet's are left alone.
+    fn complete_copy(
+        &mut self,
+        names: &TableNames,
+        written: &[Written],
+        manifest: &Value,
+    ) -> Result<(), TableError> {
+        let dir = self.layout.table_dir(names);
+        let storage = |source| TableError::Storage {
+            stream: names.stream.clone(),
+            source,
+        };
+        let keep: std::collections::HashSet<&str> =
+            written.iter().map(|w| w.path.as_str()).collect();
+        let existing = self.store.block_on(self.store.list(&dir)).map_err(storage)?;
+        for p in existing {
+            let file = p.rsplit('/').next().unwrap_or_default();
+            let ours = part_number(file).is_some() || file == MANIFEST || file == SUCCESS;
+            if ours && !keep.contains(p.as_str()) {
+                tracing::debug!(stream = %names.stream, path = %p, "removing a file of an earlier copy");
+                self.store.block_on(self.store.delete(&p)).map_err(storage)?;
+            }
+        }
+        let body = serde_json::to_vec_pretty(manifest).unwrap_or_default();
+        self.store
+            .block_on(self.store.put(&format!("{dir}/{MANIFEST}"), Bytes::from(body)))
+            .map_err(storage)?;
+        self.store
+            .block_on(self.store.put(&format!("{dir}/{SUCCESS}"), Bytes::new()))
+            .map_err(storage)
     }
 
     fn record_state(&mut self, _state: &Value) -> Result<(), TableError> {

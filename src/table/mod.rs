@@ -127,6 +127,20 @@ pub trait Table: Send {
     /// batch before it is committed).
     fn record_state(&mut self, state: &Value) -> Result<(), TableError>;
 
+    /// A full copy of `names`' table begins (`inlet export`): until
+    /// [`Table::complete_copy`] a reader can tell it is incomplete.
+    fn begin_copy(&mut self, names: &TableNames) -> Result<(), TableError>;
+
+    /// A full copy of `names`' table is durable as `written`: whatever
+    /// earlier runs left there goes, and the table is marked complete, with
+    /// `manifest` describing the copy where the kind keeps one.
+    fn complete_copy(
+        &mut self,
+        names: &TableNames,
+        written: &[Written],
+        manifest: &Value,
+    ) -> Result<(), TableError>;
+
     /// ACTIVATE_VERSION: removes rows of versions before `version`, where
     /// the table keeps versions.
     fn activate_version(

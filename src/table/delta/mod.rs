@@ -442,6 +442,22 @@ impl Table for DeltaTables {
                 source,
             })
     }
+
+    /// Nothing to mark: a Delta table changes only by whole commits.
+    fn begin_copy(&mut self, _names: &TableNames) -> Result<(), TableError> {
+        Ok(())
+    }
+
+    /// Nothing to remove or mark: the copy's commit (with mode overwrite)
+    /// replaced the table's rows and is itself the mark of completion.
+    fn complete_copy(
+        &mut self,
+        _names: &TableNames,
+        _written: &[Written],
+        _manifest: &Value,
+    ) -> Result<(), TableError> {
+        Ok(())
+    }
 }
 
 #[cfg(test)]

@@ -1,0 +1,316 @@
+//! `inlet export`: its arguments (with LakeXpress's spellings as aliases)
+//! and the summary it prints.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Args, ValueEnum};
+use serde_json::Value;
+
+use super::{
+    CommonArgs, EXIT_CONFIG, EXIT_OK, EXIT_TABLES, LogFormat, export_exit_code as exit_code, fail,
+    init_logging,
+};
+use crate::config::{ConfigError, LoadConfig};
+use crate::export::{self, ExportError, ExportOptions, Pattern};
+use crate::source::postgres::decode::Infinity;
+use crate::source::postgres::types::UnconstrainedNumeric;
+use crate::source::postgres::{PgError, SnapshotMode, Source};
+
+pub(super) const EXPORT_HELP: &str = "\
+Examples:
+  inlet export --source postgresql://app@127.0.0.1:5432/shop --output-dir ./lake
+  inlet export --source postgresql://app@db/shop --destination s3://lake/raw -i 'public.order%' --format parquet
+  inlet export -a auth.json --source_db_auth_id pg_01 --target_storage_id s3_01 --sub_path erp --n_jobs 4
+
+The password comes from the URL, PGPASSWORD, ~/.pgpass (PGPASSFILE) or the auth file; it never
+appears in any output. Files go to {destination}/[{sub_path}/]{schema}/{table}/part-NNNNN.{ext}; a
+table's folder gets _manifest.json and, last, _SUCCESS once its copy is complete. The keys of
+`inlet load`'s config (format, compression, row_group_size, layout, partition_keys, path_template,
+column_header_format, storage keys) apply here too.
+
+Exit codes: 0 ok, 1 internal error, 2 usage, 3 config error (or a pattern that matches nothing),
+5 destination error, 6 source error (unreachable, login refused, unknown database),
+7 some tables failed (the summary says which and why).";
+
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+enum FormatArg {
+    Parquet,
+    Csv,
+    Jsonl,
+    Delta,
+}
+
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+enum SnapshotArg {
+    /// One snapshot for the whole run: every table as of one point in time.
+    One,
+    /// A snapshot per table: a shorter xmin horizon on a busy primary.
+    PerTable,
+}
+
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+enum NumericArg {
+    /// Decimal(38, 18); a value that does not fit exactly is an error.
+    Decimal,
+    /// The exact text of each value.
+    Text,
+    /// A double (inexact).
+    Float,
+}
+
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+enum InfinityArg {
+    /// An error naming table, column and value.
+    Error,
+    /// Null.
+    Null,
+    /// 0001-01-01 / 9999-12-31 23:59:59.999999.
+    Clamp,
+}
+
+/// `inlet export`'s arguments.
+#[derive(Args, Debug)]
+pub struct ExportArgs {
+    /// Source database: postgresql://user[:password]@host:port/db[?sslmode=disable|prefer].
+    #[arg(long, value_name = "URL", required_unless_present = "source_db_auth_id")]
+    source: Option<String>,
+    /// Entry of --auth describing the source database (ds_type postgres).
+    #[arg(
+        long,
+        visible_alias = "source_db_auth_id",
+        value_name = "ID",
+        requires = "auth",
+        conflicts_with = "source"
+    )]
+    source_db_auth_id: Option<String>,
+    /// LakeXpress-style auth file of named database and storage entries (JSON or YAML).
+    #[arg(long, short = 'a', value_name = "FILE")]
+    auth: Option<PathBuf>,
+    /// Entry of --auth to write to.
+    #[arg(
+        long,
+        visible_alias = "target_storage_id",
+        value_name = "ID",
+        requires = "auth",
+        conflicts_with_all = ["output_dir", "destination"]
+    )]
+    target_storage_id: Option<String>,
+    /// Local folder to write to.
+    #[arg(long, visible_alias = "output_dir", value_name = "DIR", conflicts_with = "destination")]
+    output_dir: Option<String>,
+    /// Destination URL (s3://, gs://, az://, abfss://, file:// or a folder).
+    #[arg(long, value_name = "URL")]
+    destination: Option<String>,
+    /// Folders inserted below the destination's base path.
+    #[arg(long, visible_alias = "sub_path", value_name = "PATH")]
+    sub_path: Option<String>,
+    /// Tables to export: schema.table with * or % wildcards; repeat or comma-separate.
+    #[arg(long, short = 'i', value_name = "PATTERN")]
+    include: Vec<String>,
+    /// Tables to leave out (same patterns).
+    #[arg(long, short = 'e', value_name = "PATTERN")]
+    exclude: Vec<String>,
+    /// Also export views, materialized views and foreign tables that match.
+    #[arg(long)]
+    include_views: bool,
+    /// File format (default parquet, or the config's `format`).
+    #[arg(long, value_enum)]
+    format: Option<FormatArg>,
+    /// Config file (JSON or YAML); repeat it, later files win.
+    #[arg(long = "config", short = 'c', value_name = "FILE")]
+    config: Vec<PathBuf>,
+    /// Tables exported at once (default: the number of cores).
+    #[arg(long, visible_alias = "n_jobs", value_name = "N")]
+    jobs: Option<usize>,
+    /// Connections per table: a big table is read in ctid block ranges at once (default: cores).
+    #[arg(long, value_name = "K")]
+    parallel: Option<usize>,
+    /// One snapshot for the run, or one per table.
+    #[arg(long, value_enum, default_value = "one")]
+    snapshot: SnapshotArg,
+    /// numeric declared without precision.
+    #[arg(long, value_enum, default_value = "decimal")]
+    numeric: NumericArg,
+    /// ±infinity dates and timestamps.
+    #[arg(long, value_enum, default_value = "error")]
+    infinity: InfinityArg,
+    /// Close a part file past this much Arrow data (e.g. 64MB, 1GB).
+    #[arg(long, value_name = "SIZE", value_parser = parse_size, default_value = "64MB")]
+    max_file_size: u64,
+    /// … or past this many rows.
+    #[arg(long, value_name = "ROWS", default_value_t = 10_000_000)]
+    max_file_rows: u64,
+    /// Print what would be exported (tables, sizes, ranges, paths); read and write nothing.
+    #[arg(long)]
+    dry_run: bool,
+    /// Stop at the first table that fails (default: the others go on).
+    #[arg(long)]
+    fail_fast: bool,
+    /// Log format on stderr (json also prints the summary as JSON).
+    #[arg(long, value_enum)]
+    log_format: Option<LogFormat>,
+    /// Log level on stderr.
+    #[arg(long)]
+    log_level: Option<String>,
+}
+
+fn parse_size(s: &str) -> Result<u64, String> {
+    let t = s.trim().to_ascii_uppercase();
+    let (num, mult) = match t.strip_suffix("GB").or_else(|| t.strip_suffix('G')) {
+        Some(n) => (n, 1u64 << 30),
+        None => match t.strip_suffix("MB").or_else(|| t.strip_suffix('M')) {
+            Some(n) => (n, 1 << 20),
+            None => match t.strip_suffix("KB").or_else(|| t.strip_suffix('K')) {
+                Some(n) => (n, 1 << 10),
+                None => (t.strip_suffix('B').unwrap_or(&t), 1),
+            },
+        },
+    };
+    num.trim()
+        .parse::<u64>()
+        .map(|n| n.saturating_mul(mult))
+        .map_err(|_| format!("'{s}' is not a size (e.g. 64MB, 1GB, 1048576)"))
+}
+
+impl ExportArgs {
+    fn common(&self) -> CommonArgs {
+        CommonArgs {
+            config: self.config.clone(),
+            log_format: self.log_format,
+            log_level: self.log_level.clone(),
+            auth: self.target_storage_id.as_ref().and(self.auth.clone()),
+            target_storage_id: self.target_storage_id.clone(),
+            output_dir: self.output_dir.clone(),
+            sub_path: self.sub_path.clone(),
+        }
+    }
+
+    fn config(&self, env: &[(String, String)]) -> Result<LoadConfig, ConfigError> {
+        let mut overlay = self.common().overlay(env)?;
+        if let Some(d) = &self.destination {
+            overlay.values.insert("destination".into(), d.clone().into());
+        }
+        if let Some(f) = self.format {
+            let name = format!("{f:?}").to_ascii_lowercase();
+            overlay.values.insert("format".into(), Value::String(name));
+        }
+        // LakeXpress's folders, whatever names the destination
+        overlay.defaults.insert("layout".into(), "lakexpress".into());
+        let (cfg, unknown) = LoadConfig::load_layers(&self.config, env, &overlay)?;
+        init_logging(&self.common(), &cfg);
+        if !unknown.is_empty() {
+            tracing::warn!("ignoring config keys inlet does not know: {}", unknown.join(", "));
+        }
+        Ok(cfg)
+    }
+
+    fn source(&self, env: &[(String, String)]) -> Result<Source, ExportError> {
+        if let (Some(file), Some(id)) = (&self.auth, &self.source_db_auth_id) {
+            let (kind, info) =
+                crate::storage::auth::entry_info(file, id, env, "ds_type", "postgres").map_err(ConfigError::from)?;
+            if !matches!(kind.as_str(), "postgres" | "postgresql" | "pg") {
+                return Err(ExportError::Source(PgError::Url(
+                    format!("auth entry '{id}'"),
+                    format!("ds_type '{kind}' is not supported; inlet export reads PostgreSQL (ds_type postgres)"),
+                )));
+            }
+            return Ok(Source::from_auth(&info)?);
+        }
+        let url = self.source.as_deref().unwrap_or_default();
+        let pgpass = env
+            .iter()
+            .find(|(k, _)| k == "PGPASSFILE")
+            .map(|(_, v)| PathBuf::from(v))
+            .or_else(|| env.iter().find(|(k, _)| k == "HOME").map(|(_, h)| PathBuf::from(h).join(".pgpass")));
+        Ok(Source::parse(url, env, pgpass.as_deref())?)
+    }
+
+    fn options(&self, source: Source) -> ExportOptions {
+        let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+        ExportOptions {
+            source,
+            include: Pattern::list(&self.include),
+            exclude: Pattern::list(&self.exclude),
+            include_views: self.include_views,
+            jobs: self.jobs.unwrap_or(cores).max(1),
+            parallel: self.parallel.unwrap_or(cores).max(1),
+            snapshot: match self.snapshot {
+                SnapshotArg::One => SnapshotMode::One,
+                SnapshotArg::PerTable => SnapshotMode::PerTable,
+            },
+            numeric: match self.numeric {
+                NumericArg::Decimal => UnconstrainedNumeric::Decimal,
+                NumericArg::Text => UnconstrainedNumeric::Text,
+                NumericArg::Float => UnconstrainedNumeric::Float,
+            },
+            infinity: match self.infinity {
+                InfinityArg::Error => Infinity::Error,
+                InfinityArg::Null => Infinity::Null,
+                InfinityArg::Clamp => Infinity::Clamp,
+            },
+            max_file_bytes: self.max_file_size.max(1),
+            max_file_rows: self.max_file_rows.max(1),
+            dry_run: self.dry_run,
+            fail_fast: self.fail_fast,
+        }
+    }
+}
+
+/// Runs `inlet export`.
+pub fn export(a: ExportArgs) -> ExitCode {
+    let env = super::env_pairs();
+    let cfg = match a.config(&env) {
+        Ok(c) => c,
+        Err(e) => {
+            init_logging(&a.common(), &LoadConfig::default());
+            return fail(EXIT_CONFIG, e);
+        }
+    };
+    let source = match a.source(&env) {
+        Ok(s) => s,
+        Err(e) => return fail(exit_code(e.failure()), e),
+    };
+    let json = a.log_format == Some(LogFormat::Json);
+    let opts = a.options(source);
+    match export::run(&cfg, &opts) {
+        Ok(summary) => {
+            if !opts.dry_run {
+                print_summary(&summary, json);
+            }
+            ExitCode::from(EXIT_OK)
+        }
+        Err(ExportError::Failed {
+            failed,
+            total,
+            summary,
+        }) => {
+            print_summary(&summary, json);
+            fail(
+                EXIT_TABLES,
+                format!("{} of {total} tables failed: {}", failed.len(), failed.join(", ")),
+            )
+        }
+        Err(e) => fail(exit_code(e.failure()), e),
+    }
+}
+
+fn print_summary(s: &export::Summary, json: bool) {
+    match json {
+        true => println!("{}", serde_json::to_string(s).unwrap_or_default()),
+        false => print!("{}", s.render()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes() {
+        assert_eq!(parse_size("64MB"), Ok(64 << 20));
+        assert_eq!(parse_size("1g"), Ok(1 << 30));
+        assert_eq!(parse_size("1000"), Ok(1000));
+        assert!(parse_size("lots").is_err());
+    }
+}

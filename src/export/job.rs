@@ -1,0 +1,283 @@
+//! One table's export: its units are read on up to `parallel` connections
+//! inside the run's snapshot, and a writer thread hands the batches to the
+//! table seam, closing a part file every `max_file_*`. Only when every unit
+//! is read and every row is durable is the copy marked complete.
+
+use std::sync::Arc;
+use std::sync::mpsc as std_mpsc;
+use std::time::{Duration, Instant};
+
+use arrow_array::RecordBatch;
+use futures::{StreamExt, TryStreamExt};
+use serde_json::json;
+use tokio::sync::mpsc;
+
+use super::ExportError;
+use super::report::TableReport;
+use super::units;
+use crate::layout::{Layout, TableNames, safe_segment};
+use crate::load::plan::Plan;
+use crate::source::postgres::{self, PgError, ReadSettings, Source};
+use crate::source::{Progress, Relation};
+use crate::storage::Store;
+use crate::table::{self, Commit, Table, TableSettings, Written};
+
+/// Batches in flight between a table's readers and its writer.
+const QUEUE: usize = 4;
+
+/// How often progress is logged.
+const PROGRESS_EVERY: Duration = Duration::from_secs(5);
+
+/// What every table job shares.
+pub struct Context {
+    /// The source.
+    pub source: Source,
+    /// The run's snapshot id (None: one per table).
+    pub snapshot: Option<String>,
+    /// Connections per table.
+    pub parallel: usize,
+    /// Decoding.
+    pub read: ReadSettings,
+    /// Part file bounds.
+    pub max_file_bytes: u64,
+    /// Part file bounds.
+    pub max_file_rows: u64,
+    /// The destination.
+    pub store: Store,
+    /// Encoder, layout, partitions.
+    pub plan: Plan,
+    /// Names of tables and files.
+    pub layout: Layout,
+}
+
+/// Exports `relations`, `jobs` at a time; one report per table.
+pub async fn run_all(ctx: Arc<Context>, relations: Vec<Relation>, jobs: usize, fail_fast: bool) -> Vec<TableReport> {
+    let failed = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let reports = futures::stream::iter(relations)
+        .map(|r| {
+            let ctx = Arc::clone(&ctx);
+            let failed = Arc::clone(&failed);
+            async move {
+                let name = r.qualified();
+                if fail_fast && failed.load(std::sync::atomic::Ordering::Relaxed) {
+                    return TableReport::skipped(name);
+                }
+                let report = export_table(ctx, r).await;
+                if report.error.is_some() {
+                    failed.store(true, std::sync::atomic::Ordering::Relaxed);
+                }
+                report
+            }
+        })
+        .buffered(jobs);
+    reports.collect().await
+}
+
+/// Exports one table; failures end up in its report.
+async fn export_table(ctx: Arc<Context>, rel: Relation) -> TableReport {
+    let started = Instant::now();
+    let name = rel.qualified();
+    let progress = Arc::new(Progress::default());
+    let ticker = tokio::spawn(log_progress(name.clone(), rel.estimated_rows(), Arc::clone(&progress)));
+    let result = copy_table(&ctx, &rel, &progress).await;
+    ticker.abort();
+    let seconds = started.elapsed().as_secs_f64();
+    match result {
+        Ok(written) => {
+            let rows: u64 = written.iter().map(|w| w.rows as u64).sum();
+            let bytes: u64 = written.iter().map(|w| w.bytes as u64).sum();
+            tracing::info!(
+                table = %name,
+                rows,
+                files = written.len(),
+                bytes,
+                seconds = format!("{seconds:.2}"),
+                "table {name}: {rows} rows in {} files ({:.0} rows/s)",
+                written.len(),
+                rows as f64 / seconds.max(1e-6)
+            );
+            TableReport {
+                table: name,
+                rows,
+                files: written.len() as u64,
+                bytes,
+                seconds,
+                error: None,
+            }
+        }
+        Err(e) => {
+            tracing::error!(table = %name, "{e}");
+            TableReport {
+                table: name,
+                rows: progress.rows(),
+                files: 0,
+                bytes: 0,
+                seconds,
+                error: Some(e.to_string()),
+            }
+        }
+    }
+}
+
+async fn log_progress(name: String, estimate: u64, p: Arc<Progress>) {
+    let started = Instant::now();
+    loop {
+        tokio::time::sleep(PROGRESS_EVERY).await;
+        let rows = p.rows();
+        let secs = started.elapsed().as_secs_f64();
+        let rate = rows as f64 / secs.max(1e-6);
+        let eta = match estimate > rows && rate > 0.0 {
+            true => format!(", about {:.0} s left", (estimate - rows) as f64 / rate),
+            false => String::new(),
+        };
+        let pct = match estimate {
+            0 => String::new(),
+            e => format!(" ({:.0}% of ~{e})", 100.0 * rows as f64 / e as f64),
+        };
+        tracing::info!(table = %name, rows, bytes = p.bytes(), "table {name}: {rows} rows{pct}, {rate:.0} rows/s{eta}");
+    }
+}
+
+/// Reads every unit and writes the table; returns its files.
+async fn copy_table(ctx: &Arc<Context>, rel: &Relation, progress: &Arc<Progress>) -> Result<Vec<Written>, ExportError> {
+    let name = rel.qualified();
+    // its own snapshot in per-table mode, held until the table is read
+    let (own, snapshot_id) = match &ctx.snapshot {
+        Some(id) => (None, id.clone()),
+        None => {
+            let s = postgres::export_snapshot(&ctx.source).await?;
+            let id = s.id.clone();
+            (Some(s), id)
+        }
+    };
+    let names = TableNames {
+        stream: name.clone(),
+        table: safe_segment(&rel.name),
+        schema: safe_segment(&rel.schema),
+    };
+    let schema = rel.arrow_schema();
+    let table = table::open(
+        ctx.store.clone(),
+        ctx.plan.encoder.clone(),
+        ctx.layout.clone(),
+        ctx.plan.partitions.clone(),
+        TableSettings::Files,
+    );
+    let (tx, rx) = mpsc::channel::<RecordBatch>(QUEUE);
+    let (verdict_tx, verdict_rx) = std_mpsc::channel::<Option<u64>>();
+    let writer = {
+        let names = names.clone();
+        let schema = Arc::clone(&schema);
+        let (bytes, rows) = (ctx.max_file_bytes, ctx.max_file_rows);
+        let manifest = json!({
+            "table": name,
+            "source": ctx.source.to_string(),
+            "snapshot": snapshot_id,
+            "started_at": chrono::Utc::now().to_rfc3339(),
+        });
+        std::thread::Builder::new()
+            .name("inlet-export-writer".into())
+            .spawn(move || write_table(table, names, schema, rx, verdict_rx, bytes, rows, manifest))
+            .map_err(ExportError::Runtime)?
+    };
+    let units = units::units(rel, ctx.parallel);
+    let read = futures::stream::iter(units)
+        .map(|unit| {
+            let tx = tx.clone();
+            let schema = Arc::clone(&schema);
+            let id = snapshot_id.clone();
+            let name = name.clone();
+            async move {
+                let client = postgres::join_snapshot(&ctx.source, &id).await?;
+                postgres::read_unit(&client, &name, &unit, &rel.columns, schema, ctx.read, &tx, progress).await
+            }
+        })
+        .buffer_unordered(ctx.parallel)
+        // the first failure stops the other readers
+        .try_fold(0u64, |a, n| async move { Ok::<u64, PgError>(a + n) })
+        .await;
+    drop(tx);
+    drop(own);
+    let _ = verdict_tx.send(read.as_ref().ok().copied());
+    let written = tokio::task::spawn_blocking(move || writer.join())
+        .await
+        .ok()
+        .and_then(Result::ok);
+    match (read, written) {
+        (Err(PgError::SinkGone(_)), Some(Err(w))) => Err(w),
+        (Err(e), _) => Err(e.into()),
+        (Ok(_), Some(w)) => w,
+        (Ok(_), None) => Err(ExportError::Table {
+            table: name,
+            source: table::TableError::WriterGone,
+        }),
+    }
+}
+
+/// The writer thread: batches into part files; once the readers say how
+/// many rows they read, the last part, the count check and the completion.
+#[allow(clippy::too_many_arguments)]
+fn write_table(
+    mut table: Box<dyn Table>,
+    names: TableNames,
+    schema: arrow_schema::SchemaRef,
+    mut rx: mpsc::Receiver<RecordBatch>,
+    verdict: std_mpsc::Receiver<Option<u64>>,
+    max_bytes: u64,
+    max_rows: u64,
+    mut manifest: serde_json::Value,
+) -> Result<Vec<Written>, ExportError> {
+    let fail = |source| ExportError::Table {
+        table: names.stream.clone(),
+        source,
+    };
+    table.begin_copy(&names).map_err(fail)?;
+    let mut written = Vec::new();
+    let (mut rows, mut bytes) = (0u64, 0u64);
+    let commit = |t: &mut Box<dyn Table>, batches: Vec<RecordBatch>| {
+        t.commit(Commit {
+            names: &names,
+            keys: &[],
+            batches,
+            state: None,
+        })
+    };
+    while let Some(b) = rx.blocking_recv() {
+        rows += b.num_rows() as u64;
+        bytes += b.get_array_memory_size() as u64;
+        table.add_rows(&names, vec![b]).map_err(fail)?;
+        if rows >= max_rows || bytes >= max_bytes {
+            written.extend(commit(&mut table, Vec::new()).map_err(fail)?);
+            rows = 0;
+            bytes = 0;
+        }
+    }
+    // the readers failed: nothing more is written, the copy stays incomplete
+    let Ok(Some(read)) = verdict.recv() else {
+        return Ok(written);
+    };
+    if rows > 0 || written.is_empty() {
+        // an empty table still gets one (empty) part: readers see its columns
+        let last = match written.is_empty() && rows == 0 {
+            true => vec![RecordBatch::new_empty(schema)],
+            false => Vec::new(),
+        };
+        written.extend(commit(&mut table, last).map_err(fail)?);
+    }
+    let total: u64 = written.iter().map(|w| w.rows as u64).sum();
+    if total != read {
+        return Err(ExportError::RowCount {
+            table: names.stream.clone(),
+            read,
+            written: total,
+        });
+    }
+    manifest["rows"] = total.into();
+    manifest["finished_at"] = chrono::Utc::now().to_rfc3339().into();
+    manifest["parts"] = written
+        .iter()
+        .map(|w| json!({"path": w.path, "rows": w.rows, "bytes": w.bytes}))
+        .collect();
+    table.complete_copy(&names, &written, &manifest).map_err(fail)?;
+    Ok(written)
+}

@@ -1,0 +1,253 @@
+//! `inlet export`: database tables into the lake. One run takes one
+//! snapshot of the source (by default), lists and selects relations, plans
+//! their work units, and reads them with binary COPY on several connections
+//! at once; each table's batches enter the same [`crate::table::Table`] seam
+//! as Singer streams do, so formats, layouts, storage and commits are
+//! shared with `inlet load`.
+
+mod job;
+pub mod report;
+pub mod select;
+pub mod units;
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use crate::config::{ConfigError, LoadConfig};
+use crate::layout::Layout;
+use crate::load::plan::Plan;
+use crate::source::Relation;
+use crate::source::postgres::copy::BatchLimits;
+use crate::source::postgres::decode::Infinity;
+use crate::source::postgres::types::UnconstrainedNumeric;
+use crate::source::postgres::{self, PgError, ReadSettings, SnapshotMode, Source, catalog};
+use crate::storage::{StorageError, Store};
+use crate::table::{TableError, TableSettings};
+
+pub use report::{Summary, TableReport};
+pub use select::Pattern;
+
+/// What can stop an export (a single table's failure is in its report).
+#[derive(Debug, thiserror::Error)]
+pub enum ExportError {
+    /// The configuration is wrong.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// The source cannot be reached or read.
+    #[error(transparent)]
+    Source(#[from] PgError),
+    /// The destination cannot be opened.
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+    /// An `--include` pattern matches no relation.
+    #[error(
+        "--include '{0}' matches no table, view or partitioned table the source has (patterns are schema.table, with * or % as wildcards)"
+    )]
+    NoMatch(String),
+    /// Nothing is left to export.
+    #[error(
+        "no table to export: the source has no readable table outside the system schemas, or --exclude removed them all"
+    )]
+    Empty,
+    /// Delta is asked for.
+    #[error(
+        "inlet export writes Parquet, CSV and JSONL files; export into Delta tables is not available yet (use `inlet load` for Delta, or a file format here)"
+    )]
+    DeltaNotYet,
+    /// The async runtime could not start.
+    #[error("starting the export's threads: {0}")]
+    Runtime(#[source] std::io::Error),
+    /// A table's rows could not be written.
+    #[error("table {table}: {source}")]
+    Table {
+        /// The table.
+        table: String,
+        /// Why.
+        #[source]
+        source: TableError,
+    },
+    /// The rows written are not the rows read.
+    #[error("table {table}: {read} rows read but {written} written; the copy is not marked complete")]
+    RowCount {
+        /// The table.
+        table: String,
+        /// Rows COPY delivered.
+        read: u64,
+        /// Rows in the files.
+        written: u64,
+    },
+    /// Some tables failed (each report says why).
+    #[error("{} of {total} tables failed: {}", .failed.len(), .failed.join(", "))]
+    Failed {
+        /// The tables that failed.
+        failed: Vec<String>,
+        /// Tables in the run.
+        total: usize,
+        /// What was done.
+        summary: Box<Summary>,
+    },
+}
+
+/// Which kind of failure, for the exit code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Failure {
+    /// Configuration or selection.
+    Config,
+    /// The source database.
+    Source,
+    /// The destination.
+    Destination,
+    /// Some tables failed, others were exported.
+    Tables,
+    /// inlet itself.
+    Internal,
+}
+
+impl ExportError {
+    /// The kind of failure.
+    pub fn failure(&self) -> Failure {
+        match self {
+            ExportError::Config(_) | ExportError::NoMatch(_) | ExportError::Empty | ExportError::DeltaNotYet => {
+                Failure::Config
+            }
+            ExportError::Source(e) if matches!(e, PgError::Url(..) | PgError::Tls(_)) => Failure::Config,
+            ExportError::Source(_) => Failure::Source,
+            ExportError::Storage(e) if e.is_config() => Failure::Config,
+            ExportError::Storage(_) => Failure::Destination,
+            ExportError::Table { source, .. } if source.is_destination() => Failure::Destination,
+            ExportError::Failed { .. } => Failure::Tables,
+            ExportError::Runtime(_) | ExportError::Table { .. } | ExportError::RowCount { .. } => Failure::Internal,
+        }
+    }
+}
+
+/// What `inlet export` was asked to do, besides the destination settings.
+#[derive(Debug, Clone)]
+pub struct ExportOptions {
+    /// The source database.
+    pub source: Source,
+    /// Relations to take (none: all tables).
+    pub include: Vec<Pattern>,
+    /// Relations to leave out.
+    pub exclude: Vec<Pattern>,
+    /// Views, materialized views and foreign tables too.
+    pub include_views: bool,
+    /// Tables at once.
+    pub jobs: usize,
+    /// Connections per table.
+    pub parallel: usize,
+    /// One snapshot or one per table.
+    pub snapshot: SnapshotMode,
+    /// `numeric` without precision.
+    pub numeric: UnconstrainedNumeric,
+    /// ±infinity dates and timestamps.
+    pub infinity: Infinity,
+    /// A part file is closed past this many bytes of Arrow data.
+    pub max_file_bytes: u64,
+    /// … or this many rows.
+    pub max_file_rows: u64,
+    /// Print the plan, read and write nothing.
+    pub dry_run: bool,
+    /// Stop at the first failed table.
+    pub fail_fast: bool,
+}
+
+/// Rows per decoded batch, and its wire-byte bound.
+const BATCH: BatchLimits = BatchLimits {
+    rows: 65_536,
+    bytes: 8 << 20,
+};
+
+/// Runs an export; `cfg` holds the destination, format, layout and storage
+/// settings (the keys `inlet load` has).
+pub fn run(cfg: &LoadConfig, opts: &ExportOptions) -> Result<Summary, ExportError> {
+    let plan = Plan::new(cfg)?;
+    if !matches!(plan.table, TableSettings::Files) {
+        return Err(ExportError::DeltaNotYet);
+    }
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .worker_threads(std::thread::available_parallelism().map_or(2, |n| n.get()))
+        .thread_name("inlet-export")
+        .build()
+        .map_err(ExportError::Runtime)?;
+    let started = Instant::now();
+    let (snapshot, relations) = rt.block_on(discover(opts))?;
+    let layout = Layout::new(plan.layout.clone(), plan.encoder.extension());
+    if opts.dry_run {
+        report::print_plan(&relations, opts, &plan, &layout);
+        return Ok(Summary::default());
+    }
+    let store = Store::open_with(&plan.destination, &cfg.storage)?;
+    tracing::info!(
+        tables = relations.len(),
+        destination = %store.display(),
+        snapshot = %snapshot.id,
+        "exporting {} tables from {} to {}",
+        relations.len(),
+        opts.source,
+        store.display()
+    );
+    // per table: the catalog's snapshot goes now, each table takes its own
+    let shared = match opts.snapshot {
+        SnapshotMode::One => Some(snapshot.id.clone()),
+        SnapshotMode::PerTable => None,
+    };
+    let holder = shared.is_some().then_some(snapshot);
+    let ctx = Arc::new(job::Context {
+        source: opts.source.clone(),
+        snapshot: shared,
+        parallel: opts.parallel.max(1),
+        read: ReadSettings {
+            limits: BATCH,
+            infinity: opts.infinity,
+        },
+        max_file_bytes: opts.max_file_bytes,
+        max_file_rows: opts.max_file_rows,
+        store,
+        plan,
+        layout,
+    });
+    let reports = rt.block_on(job::run_all(ctx, relations, opts.jobs.max(1), opts.fail_fast));
+    if let Some(h) = holder {
+        let held = h.started.elapsed().as_secs_f64();
+        drop(h);
+        tracing::info!(
+            seconds = format!("{held:.2}"),
+            "the run's snapshot was held for {held:.1} s"
+        );
+    }
+    let summary = Summary {
+        tables: reports,
+        seconds: started.elapsed().as_secs_f64(),
+    };
+    let failed: Vec<String> = summary
+        .tables
+        .iter()
+        .filter(|t| t.error.is_some())
+        .map(|t| t.table.clone())
+        .collect();
+    if failed.is_empty() {
+        Ok(summary)
+    } else {
+        Err(ExportError::Failed {
+            total: summary.tables.len(),
+            failed,
+            summary: Box::new(summary),
+        })
+    }
+}
+
+/// The snapshot, and the selected relations with their columns and leaves.
+async fn discover(opts: &ExportOptions) -> Result<(postgres::Snapshot, Vec<Relation>), ExportError> {
+    let snapshot = postgres::export_snapshot(&opts.source).await?;
+    let all = catalog::relations(&snapshot.client).await?;
+    let mut chosen = select::select(all, &opts.include, &opts.exclude, opts.include_views)?;
+    for r in &mut chosen {
+        r.columns = catalog::columns(&snapshot.client, r.oid, opts.numeric).await?;
+        if r.kind == crate::source::RelationKind::Partitioned {
+            r.leaves = catalog::leaves(&snapshot.client, r).await?;
+        }
+    }
+    Ok((snapshot, chosen))
+}

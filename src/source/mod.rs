@@ -1,0 +1,133 @@
+//! Database sources: what a database holds (relations, columns, sizes) and
+//! reading it as Arrow RecordBatches inside one consistent snapshot.
+//! PostgreSQL is the first; another database is one more module that
+//! fills in the same [`Relation`]s and reads the same work units.
+
+pub mod postgres;
+
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use arrow_schema::{Field, Schema, SchemaRef};
+
+use postgres::types::ColumnType;
+
+/// What kind of relation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RelationKind {
+    /// An ordinary table.
+    Table,
+    /// A partitioned table (its rows live in its leaf partitions).
+    Partitioned,
+    /// A view.
+    View,
+    /// A materialized view.
+    MaterializedView,
+    /// A foreign table.
+    Foreign,
+}
+
+impl RelationKind {
+    /// Views and foreign tables are exported only when asked for.
+    pub fn is_table(self) -> bool {
+        matches!(self, RelationKind::Table | RelationKind::Partitioned)
+    }
+
+    /// Its name in messages.
+    pub fn label(self) -> &'static str {
+        match self {
+            RelationKind::Table => "table",
+            RelationKind::Partitioned => "partitioned table",
+            RelationKind::View => "view",
+            RelationKind::MaterializedView => "materialized view",
+            RelationKind::Foreign => "foreign table",
+        }
+    }
+}
+
+/// A relation of the source, as the catalog describes it.
+#[derive(Debug, Clone)]
+pub struct Relation {
+    /// Its oid.
+    pub oid: u32,
+    /// Schema.
+    pub schema: String,
+    /// Name.
+    pub name: String,
+    /// Kind.
+    pub kind: RelationKind,
+    /// Size in pages (blocks) on disk, read from the file size, not statistics.
+    pub pages: u64,
+    /// Estimated rows (`reltuples`; negative when never analysed).
+    pub tuples: f64,
+    /// The user may SELECT from it.
+    pub readable: bool,
+    /// Leaf partitions (a partitioned table).
+    pub leaves: Vec<Relation>,
+    /// Columns, in order.
+    pub columns: Vec<SourceColumn>,
+}
+
+impl Relation {
+    /// `schema.name`, as users write it.
+    pub fn qualified(&self) -> String {
+        format!("{}.{}", self.schema, self.name)
+    }
+
+    /// The Arrow schema of its rows.
+    pub fn arrow_schema(&self) -> SchemaRef {
+        let fields: Vec<Field> = self.columns.iter().map(|c| c.ty.ty.field(&c.name)).collect();
+        std::sync::Arc::new(Schema::new(fields))
+    }
+
+    /// Pages of the relation and its leaves.
+    pub fn total_pages(&self) -> u64 {
+        self.pages + self.leaves.iter().map(|l| l.pages).sum::<u64>()
+    }
+
+    /// Estimated rows of the relation and its leaves (0 when unknown).
+    pub fn estimated_rows(&self) -> u64 {
+        let own = self.tuples.max(0.0) as u64;
+        own + self.leaves.iter().map(|l| l.tuples.max(0.0) as u64).sum::<u64>()
+    }
+}
+
+/// A column and how it is read.
+#[derive(Debug, Clone)]
+pub struct SourceColumn {
+    /// Name.
+    pub name: String,
+    /// Declared NOT NULL.
+    pub not_null: bool,
+    /// Type, cast and Arrow type.
+    pub ty: ColumnType,
+}
+
+/// Rows and bytes read so far (shared by a table's readers and the
+/// progress display).
+#[derive(Debug, Default)]
+pub struct Progress {
+    rows: AtomicU64,
+    bytes: AtomicU64,
+}
+
+impl Progress {
+    /// Counts decoded rows.
+    pub fn add_rows(&self, n: u64) {
+        self.rows.fetch_add(n, Ordering::Relaxed);
+    }
+
+    /// Counts bytes received.
+    pub fn add_bytes(&self, n: u64) {
+        self.bytes.fetch_add(n, Ordering::Relaxed);
+    }
+
+    /// Rows so far.
+    pub fn rows(&self) -> u64 {
+        self.rows.load(Ordering::Relaxed)
+    }
+
+    /// Bytes so far.
+    pub fn bytes(&self) -> u64 {
+        self.bytes.load(Ordering::Relaxed)
+    }
+}

@@ -1,0 +1,273 @@
+//! Connecting: a `postgresql://` URL (or a LakeXpress auth entry), the
+//! password from the URL, `PGPASSWORD`, `~/.pgpass` or the auth file, and
+//! messages that never show it.
+
+use std::path::Path;
+use std::str::FromStr;
+use std::time::Duration;
+
+use tokio_postgres::config::{Host, SslMode};
+use tokio_postgres::error::SqlState;
+use tokio_postgres::{Client, Config, NoTls};
+
+use super::PgError;
+
+/// Attempts at reaching an unreachable server before giving up.
+const CONNECT_ATTEMPTS: u32 = 3;
+
+/// How to reach the source database; its `Display` shows no password.
+#[derive(Clone)]
+pub struct Source {
+    config: Config,
+    shown: String,
+}
+
+impl std::fmt::Debug for Source {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.shown)
+    }
+}
+
+impl std::fmt::Display for Source {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.shown)
+    }
+}
+
+impl Source {
+    /// Parses `url` (`postgresql://user[:password]@host:port/db?sslmode=…`, or
+    /// libpq's `key=value` form); a missing password comes from `env`'s
+    /// `PGPASSWORD`, then the pgpass file.
+    pub fn parse(url: &str, env: &[(String, String)], pgpass: Option<&Path>) -> Result<Source, PgError> {
+        let mut config = Config::from_str(url).map_err(|e| PgError::Url(redact_url(url), e.to_string()))?;
+        if config.get_user().is_none() {
+            let user = var(env, "PGUSER").or_else(|| var(env, "USER")).unwrap_or_else(|| "postgres".into());
+            config.user(&user);
+        }
+        if config.get_hosts().is_empty() {
+            config.host(&var(env, "PGHOST").unwrap_or_else(|| "localhost".into()));
+        }
+        if config.get_dbname().is_none() {
+            let db = var(env, "PGDATABASE").unwrap_or_else(|| config.get_user().unwrap_or_default().to_string());
+            config.dbname(&db);
+        }
+        if config.get_password().is_none() {
+            if let Some(p) = var(env, "PGPASSWORD") {
+                config.password(p);
+            } else if let Some(p) = pgpass.and_then(|f| pgpass_lookup(f, &config)) {
+                config.password(p);
+            }
+        }
+        if config.get_ssl_mode() == SslMode::Require {
+            return Err(PgError::Tls(shown(&config)));
+        }
+        if config.get_connect_timeout().is_none() {
+            config.connect_timeout(Duration::from_secs(10));
+        }
+        config.application_name("inlet export");
+        let shown = shown(&config);
+        Ok(Source { config, shown })
+    }
+
+    /// A LakeXpress auth entry's `info` (`username`, `password`, `server`,
+    /// `port`, `database`), already `$env{…}`-expanded.
+    pub fn from_auth(info: &serde_json::Map<String, serde_json::Value>) -> Result<Source, PgError> {
+        let get = |k: &str| match info.get(k) {
+            Some(serde_json::Value::String(s)) => Some(s.clone()),
+            Some(serde_json::Value::Number(n)) => Some(n.to_string()),
+            _ => None,
+        };
+        let mut config = Config::new();
+        config.host(&get("server").unwrap_or_else(|| "localhost".into()));
+        if let Some(p) = get("port") {
+            let port = p.parse().map_err(|_| PgError::Url(format!("port {p}"), "not a port number".into()))?;
+            config.port(port);
+        }
+        config.user(&get("username").unwrap_or_else(|| "postgres".into()));
+        if let Some(p) = get("password") {
+            config.password(p);
+        }
+        config.dbname(&get("database").unwrap_or_else(|| "postgres".into()));
+        config.connect_timeout(Duration::from_secs(10));
+        config.application_name("inlet export");
+        let shown = shown(&config);
+        Ok(Source { config, shown })
+    }
+
+    /// A new connection (its driver runs on the current runtime). An
+    /// unreachable server is tried [`CONNECT_ATTEMPTS`] times; a refused
+    /// login is not retried.
+    pub async fn connect(&self) -> Result<Client, PgError> {
+        let mut wait = Duration::from_millis(500);
+        let mut attempt = 1;
+        loop {
+            match self.config.connect(NoTls).await {
+                Ok((client, conn)) => {
+                    tokio::spawn(async move {
+                        if let Err(e) = conn.await {
+                            tracing::debug!("source connection closed: {e}");
+                        }
+                    });
+                    return Ok(client);
+                }
+                Err(e) if e.as_db_error().is_none() && attempt < CONNECT_ATTEMPTS => {
+                    tracing::warn!("cannot reach {} (attempt {attempt} of {CONNECT_ATTEMPTS}): {e}; retrying", self.shown);
+                    tokio::time::sleep(wait).await;
+                    wait *= 2;
+                    attempt += 1;
+                }
+                Err(e) => return Err(self.connect_error(e)),
+            }
+        }
+    }
+
+    fn connect_error(&self, e: tokio_postgres::Error) -> PgError {
+        let db = self.shown.clone();
+        match e.code() {
+            Some(c) if *c == SqlState::INVALID_PASSWORD || *c == SqlState::INVALID_AUTHORIZATION_SPECIFICATION => {
+                PgError::Login { db, cause: e }
+            }
+            Some(c) if *c == SqlState::INVALID_CATALOG_NAME => PgError::NoDatabase { db, cause: e },
+            _ => PgError::Connect { db, cause: e },
+        }
+    }
+}
+
+fn var(env: &[(String, String)], k: &str) -> Option<String> {
+    env.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone()).filter(|v| !v.is_empty())
+}
+
+fn host_of(config: &Config) -> String {
+    match config.get_hosts().first() {
+        Some(Host::Tcp(h)) => h.clone(),
+        #[cfg(unix)]
+        Some(Host::Unix(p)) => p.display().to_string(),
+        None => "localhost".into(),
+    }
+}
+
+fn port_of(config: &Config) -> u16 {
+    config.get_ports().first().copied().unwrap_or(5432)
+}
+
+/// `postgresql://user@host:port/db`: what messages show of a source.
+fn shown(config: &Config) -> String {
+    format!(
+        "postgresql://{}@{}:{}/{}",
+        config.get_user().unwrap_or_default(),
+        host_of(config),
+        port_of(config),
+        config.get_dbname().unwrap_or_default()
+    )
+}
+
+/// A URL (or libpq `key=value` string) with any password replaced, for a
+/// source that does not parse. Done by hand: a URL that does not parse as a
+/// URL must not leak either.
+pub fn redact_url(url: &str) -> String {
+    if let Some(scheme_end) = url.find("://") {
+        let rest = &url[scheme_end + 3..];
+        let auth_end = rest.find(['/', '?']).unwrap_or(rest.len());
+        if let Some(at) = rest[..auth_end].rfind('@') {
+            let user = &rest[..at];
+            let user = user.split_once(':').map_or(user, |(u, _)| u);
+            let has_password = rest[..at].contains(':');
+            return format!(
+                "{}{user}{}{}",
+                &url[..scheme_end + 3],
+                if has_password { ":***" } else { "" },
+                &rest[at..]
+            );
+        }
+        return url.to_string();
+    }
+    url.split_whitespace()
+        .map(|kv| match kv.split_once('=') {
+            Some((k, _)) if k.eq_ignore_ascii_case("password") => "password=***".to_string(),
+            _ => kv.to_string(),
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// The password for `config` in a pgpass file (`host:port:db:user:password`,
+/// `*` matches anything, `\:` and `\\` escape).
+fn pgpass_lookup(file: &Path, config: &Config) -> Option<String> {
+    let text = std::fs::read_to_string(file).ok()?;
+    let want = [
+        host_of(config),
+        port_of(config).to_string(),
+        config.get_dbname().unwrap_or_default().to_string(),
+        config.get_user().unwrap_or_default().to_string(),
+    ];
+    for line in text.lines() {
+        if line.starts_with('#') || line.trim().is_empty() {
+            continue;
+        }
+        let fields = split_pgpass(line);
+        if fields.len() != 5 {
+            continue;
+        }
+        let host_ok = |f: &str, w: &str| f == "*" || f == w || (f == "localhost" && w == "127.0.0.1");
+        if host_ok(&fields[0], &want[0]) && fields[1..4].iter().zip(&want[1..]).all(|(f, w)| f == "*" || f == w) {
+            return Some(fields[4].clone());
+        }
+    }
+    None
+}
+
+fn split_pgpass(line: &str) -> Vec<String> {
+    let mut out = vec![String::new()];
+    let mut chars = line.chars();
+    while let Some(c) = chars.next() {
+        match c {
+            '\\' => {
+                if let Some(n) = chars.next() {
+                    out.last_mut().map(|s| s.push(n));
+                }
+            }
+            ':' if out.len() < 5 => out.push(String::new()),
+            c => {
+                out.last_mut().map(|s| s.push(c));
+            }
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_password_never_shows() {
+        let s = Source::parse("postgresql://app:s3cret@db.example:6543/sales", &[], None).unwrap();
+        assert_eq!(s.to_string(), "postgresql://app@db.example:6543/sales");
+        assert!(!format!("{s:?}").contains("s3cret"));
+        assert_eq!(redact_url("postgresql://app:s3cret@h/db"), "postgresql://app:***@h/db");
+        assert_eq!(redact_url("host=h password=s3cret"), "host=h password=***");
+        let e = Source::parse("postgresql://app:s3cret@h:notaport/db", &[], None).unwrap_err();
+        assert!(!e.to_string().contains("s3cret"), "{e}");
+    }
+
+    #[test]
+    fn passwords_from_the_environment_and_pgpass() {
+        let env = vec![("PGPASSWORD".to_string(), "fromenv".to_string())];
+        let s = Source::parse("postgresql://app@h/db", &env, None).unwrap();
+        assert_eq!(s.config.get_password(), Some(&b"fromenv"[..]));
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("pgpass");
+        std::fs::write(&f, "# comment\nother:5432:*:app:no\nh:5432:db:app:pa\\:ss\n").unwrap();
+        let s = Source::parse("postgresql://app@h/db", &[], Some(&f)).unwrap();
+        assert_eq!(s.config.get_password(), Some(&b"pa:ss"[..]));
+        // the URL's own password wins
+        let s = Source::parse("postgresql://app:url@h/db", &env, Some(&f)).unwrap();
+        assert_eq!(s.config.get_password(), Some(&b"url"[..]));
+    }
+
+    #[test]
+    fn tls_required_is_refused_clearly() {
+        let e = Source::parse("postgresql://app@h/db?sslmode=require", &[], None).unwrap_err();
+        assert!(e.to_string().contains("sslmode"), "{e}");
+    }
+}

@@ -1,0 +1,355 @@
+//! PostgreSQL: connections, one exported snapshot shared by every
+//! connection of a run, the catalog, and binary COPY of a table or a ctid
+//! block range decoded into RecordBatches.
+
+pub mod catalog;
+pub mod connect;
+pub mod copy;
+pub mod decode;
+pub mod numeric;
+pub mod types;
+
+use std::time::Instant;
+
+use arrow_array::RecordBatch;
+use futures::StreamExt;
+use tokio::sync::mpsc;
+use tokio_postgres::Client;
+use tokio_postgres::error::SqlState;
+
+pub use connect::Source;
+use copy::{BatchLimits, CopyDecoder, CopyError};
+use decode::Infinity;
+use types::Cast;
+
+use super::SourceColumn;
+
+/// What can go wrong reading PostgreSQL.
+#[derive(Debug, thiserror::Error)]
+pub enum PgError {
+    /// The URL does not parse.
+    #[error("source {0}: {1}")]
+    Url(String, String),
+    /// TLS was required.
+    #[error(
+        "source {0}: sslmode=require asks for TLS, which this inlet does not have yet; use sslmode=prefer or disable on a trusted network, or a TLS tunnel"
+    )]
+    Tls(String),
+    /// Wrong user or password.
+    #[error(
+        "source {db}: login refused ({cause}); check the user and password (URL, PGPASSWORD, ~/.pgpass or the auth file)"
+    )]
+    Login {
+        /// The source, without password.
+        db: String,
+        /// The server's answer.
+        #[source]
+        cause: tokio_postgres::Error,
+    },
+    /// No such database.
+    #[error("source {db}: {cause}; check the database name")]
+    NoDatabase {
+        /// The source.
+        db: String,
+        /// The server's answer.
+        #[source]
+        cause: tokio_postgres::Error,
+    },
+    /// The server cannot be reached.
+    #[error(
+        "source {db}: cannot connect ({cause}); check host and port, and that the server accepts TCP connections from here"
+    )]
+    Connect {
+        /// The source.
+        db: String,
+        /// Why.
+        #[source]
+        cause: tokio_postgres::Error,
+    },
+    /// A catalog query failed.
+    #[error("reading the catalog: {0}")]
+    Catalog(#[source] tokio_postgres::Error),
+    /// The snapshot could not be exported or imported.
+    #[error("sharing the snapshot: {0}; --snapshot per-table avoids sharing one")]
+    Snapshot(#[source] tokio_postgres::Error),
+    /// The imported snapshot is not REPEATABLE READ (a pooler in between?).
+    #[error(
+        "a connection runs at isolation level '{0}' after importing the snapshot; connect to the server directly, not through a transaction pooler"
+    )]
+    Isolation(String),
+    /// No SELECT privilege.
+    #[error("table {table}: permission denied; grant SELECT on it to the export's user ({cause})")]
+    Privilege {
+        /// The table.
+        table: String,
+        /// The server's answer.
+        #[source]
+        cause: tokio_postgres::Error,
+    },
+    /// Dropped during the run.
+    #[error("table {table} no longer exists (dropped during the export?)")]
+    Dropped {
+        /// The table.
+        table: String,
+    },
+    /// COPY failed (the connection was lost, a query was cancelled, …).
+    #[error("table {table}: COPY failed: {cause}")]
+    Copy {
+        /// The table.
+        table: String,
+        /// Why.
+        #[source]
+        cause: tokio_postgres::Error,
+    },
+    /// A value could not be decoded.
+    #[error("table {table}: {source}")]
+    Decode {
+        /// The table.
+        table: String,
+        /// Why.
+        #[source]
+        source: CopyError,
+    },
+    /// Nobody takes the rows any more (the table's writer failed).
+    #[error("table {0}: its writer stopped")]
+    SinkGone(String),
+}
+
+impl PgError {
+    fn catalog(e: tokio_postgres::Error) -> PgError {
+        PgError::Catalog(e)
+    }
+
+    /// True when the source could not be reached or logged into.
+    pub fn is_connection(&self) -> bool {
+        matches!(
+            self,
+            PgError::Url(..)
+                | PgError::Tls(_)
+                | PgError::Login { .. }
+                | PgError::NoDatabase { .. }
+                | PgError::Connect { .. }
+        )
+    }
+}
+
+/// How the connections of a run see the data.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum SnapshotMode {
+    /// One snapshot for the whole run (the default).
+    #[default]
+    One,
+    /// One per table: a shorter xmin horizon on a busy primary.
+    PerTable,
+}
+
+/// An exported snapshot, alive while its holder's transaction is open.
+pub struct Snapshot {
+    /// The holder connection (also used for the catalog).
+    pub client: Client,
+    /// `pg_export_snapshot()`'s id.
+    pub id: String,
+    /// When it was taken.
+    pub started: Instant,
+}
+
+/// Opens a REPEATABLE READ, read-only transaction and exports its snapshot.
+pub async fn export_snapshot(source: &Source) -> Result<Snapshot, PgError> {
+    let client = source.connect().await?;
+    client
+        .batch_execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+        .await
+        .map_err(PgError::Snapshot)?;
+    let row = client
+        .query_one("SELECT pg_export_snapshot()", &[])
+        .await
+        .map_err(PgError::Snapshot)?;
+    Ok(Snapshot {
+        client,
+        id: row.get(0),
+        started: Instant::now(),
+    })
+}
+
+/// A connection inside snapshot `id` (checked to be REPEATABLE READ).
+pub async fn join_snapshot(source: &Source, id: &str) -> Result<Client, PgError> {
+    let client = source.connect().await?;
+    let quoted = id.replace('\'', "''");
+    client
+        .batch_execute(&format!(
+            "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY; SET TRANSACTION SNAPSHOT '{quoted}'"
+        ))
+        .await
+        .map_err(PgError::Snapshot)?;
+    let level: String = client
+        .query_one("SHOW transaction_isolation", &[])
+        .await
+        .map_err(PgError::Snapshot)?
+        .get(0);
+    if level != "repeatable read" {
+        return Err(PgError::Isolation(level));
+    }
+    Ok(client)
+}
+
+/// A part of a relation to read: all of it, or a ctid block range.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReadUnit {
+    /// Schema of the relation read (a leaf partition, for partitioned tables).
+    pub schema: String,
+    /// Name of the relation read.
+    pub name: String,
+    /// `ONLY`: inheritance children are tables of their own.
+    pub only: bool,
+    /// Blocks `[start, end)`; `end` None: to the end of the relation.
+    pub blocks: Option<(u64, Option<u64>)>,
+}
+
+/// `"name"` quoted as an SQL identifier.
+pub fn quote_ident(s: &str) -> String {
+    format!("\"{}\"", s.replace('"', "\"\""))
+}
+
+/// The COPY statement of a unit.
+pub fn copy_query(unit: &ReadUnit, columns: &[SourceColumn]) -> String {
+    let cols: Vec<String> = columns
+        .iter()
+        .map(|c| {
+            let q = quote_ident(&c.name);
+            match c.ty.cast {
+                Cast::None => q,
+                Cast::Text => format!("{q}::text AS {q}"),
+                Cast::TextArray => format!("{q}::text[] AS {q}"),
+                Cast::Float8 => format!("{q}::float8 AS {q}"),
+            }
+        })
+        .collect();
+    let list = match cols.is_empty() {
+        true => "NULL".to_string(),
+        false => cols.join(", "),
+    };
+    let only = if unit.only { "ONLY " } else { "" };
+    let rel = format!("{}.{}", quote_ident(&unit.schema), quote_ident(&unit.name));
+    let filter = match unit.blocks {
+        None => String::new(),
+        Some((0, Some(e))) => format!(" WHERE ctid < '({e},0)'::tid"),
+        Some((s, None)) => format!(" WHERE ctid >= '({s},0)'::tid"),
+        Some((s, Some(e))) => {
+            format!(" WHERE ctid >= '({s},0)'::tid AND ctid < '({e},0)'::tid")
+        }
+    };
+    format!("COPY (SELECT {list} FROM {only}{rel}{filter}) TO STDOUT (FORMAT binary)")
+}
+
+/// How a unit's rows become batches.
+#[derive(Debug, Clone, Copy)]
+pub struct ReadSettings {
+    /// Batch size.
+    pub limits: BatchLimits,
+    /// ±infinity dates and timestamps.
+    pub infinity: Infinity,
+}
+
+/// Reads `unit` on `client` and sends its batches to `tx`; returns the rows
+/// read. `table` names the exported table in messages; `progress` counts
+/// rows as they are decoded.
+pub async fn read_unit(
+    client: &Client,
+    table: &str,
+    unit: &ReadUnit,
+    columns: &[SourceColumn],
+    schema: arrow_schema::SchemaRef,
+    settings: ReadSettings,
+    tx: &mpsc::Sender<RecordBatch>,
+    progress: &crate::source::Progress,
+) -> Result<u64, PgError> {
+    let query = copy_query(unit, columns);
+    tracing::debug!(table, %query, "COPY");
+    let copy_err = |cause: tokio_postgres::Error| match cause.code() {
+        Some(c) if *c == SqlState::INSUFFICIENT_PRIVILEGE => PgError::Privilege {
+            table: table.to_string(),
+            cause,
+        },
+        Some(c) if *c == SqlState::UNDEFINED_TABLE => PgError::Dropped {
+            table: table.to_string(),
+        },
+        _ => PgError::Copy {
+            table: table.to_string(),
+            cause,
+        },
+    };
+    let stream = client.copy_out(&query).await.map_err(copy_err)?;
+    let types = columns.iter().map(|c| c.ty.ty.clone()).collect();
+    let mut decoder = CopyDecoder::new(schema, types, settings.limits, settings.infinity);
+    let decode_err = |source| PgError::Decode {
+        table: table.to_string(),
+        source,
+    };
+    let mut out = Vec::new();
+    let mut rows = 0u64;
+    futures::pin_mut!(stream);
+    while let Some(chunk) = stream.next().await {
+        let chunk = chunk.map_err(copy_err)?;
+        progress.add_bytes(chunk.len() as u64);
+        decoder.push(&chunk, &mut out).map_err(decode_err)?;
+        for b in out.drain(..) {
+            rows += b.num_rows() as u64;
+            progress.add_rows(b.num_rows() as u64);
+            tx.send(b)
+                .await
+                .map_err(|_| PgError::SinkGone(table.to_string()))?;
+        }
+    }
+    if let Some(b) = decoder.finish().map_err(decode_err)? {
+        rows += b.num_rows() as u64;
+        progress.add_rows(b.num_rows() as u64);
+        tx.send(b)
+            .await
+            .map_err(|_| PgError::SinkGone(table.to_string()))?;
+    }
+    Ok(rows)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::types::{ColumnType, PgType};
+    use super::*;
+
+    #[test]
+    fn copy_queries_quote_names_cast_and_bound_ranges() {
+        let cols = vec![
+            SourceColumn {
+                name: "Id".into(),
+                not_null: true,
+                ty: ColumnType {
+                    ty: PgType::Int8,
+                    cast: Cast::None,
+                    pg_name: "int8".into(),
+                },
+            },
+            SourceColumn {
+                name: "addr".into(),
+                not_null: false,
+                ty: ColumnType {
+                    ty: PgType::Text,
+                    cast: Cast::Text,
+                    pg_name: "inet".into(),
+                },
+            },
+        ];
+        let mut u = ReadUnit {
+            schema: "public".into(),
+            name: "My \"T\"".into(),
+            only: true,
+            blocks: Some((0, Some(128))),
+        };
+        assert_eq!(
+            copy_query(&u, &cols),
+            "COPY (SELECT \"Id\", \"addr\"::text AS \"addr\" FROM ONLY \"public\".\"My \"\"T\"\"\" WHERE ctid < '(128,0)'::tid) TO STDOUT (FORMAT binary)"
+        );
+        u.blocks = Some((128, None));
+        assert!(copy_query(&u, &cols).ends_with("WHERE ctid >= '(128,0)'::tid) TO STDOUT (FORMAT binary)"));
+        u.blocks = Some((128, Some(256)));
+        assert!(copy_query(&u, &cols).contains("ctid >= '(128,0)'::tid AND ctid < '(256,0)'::tid"));
+    }
+}
