@@ -17,7 +17,9 @@ if [ "${1:-}" = "--runs" ]; then limit="-runs=$2"; shift 2; elif [ $# -gt 0 ]; t
 targets=("$@")
 build=()
 [ "${INLET_FUZZ_BUILD:-}" = dev ] && build=(--dev)
-[ ${#targets[@]} -gt 0 ] || targets=(singer_line record_decoder)
+# INLET_FUZZ_SANITIZER=none: no AddressSanitizer (safe Rust; several times the executions)
+[ -n "${INLET_FUZZ_SANITIZER:-}" ] && build+=(-s "$INLET_FUZZ_SANITIZER")
+[ ${#targets[@]} -gt 0 ] || targets=(singer_line record_decoder copy_decoder)
 if ! rustup toolchain list | grep -q '^nightly'; then
   echo "fuzz: no nightly toolchain; skipped" >&2
   exit 0
@@ -37,6 +39,7 @@ for t in "${targets[@]}"; do
     while IFS= read -r line && [ $i -lt 200 ]; do
       case "$t" in
         singer_line) printf '%s' "$line" > "$corpus/seed-$i" ;;
+        copy_decoder) [ $i -gt 0 ] || printf '\000\000\003\000\000\000\004\000\000\000\007\000\000\000\001x\377\377\377\377\377\377' > "$corpus/seed-$i" ;;
         record_decoder) printf '\002%s' "$(printf '%s' "$line" | python3 -c 'import json,sys; m=json.loads(sys.stdin.read()); print(json.dumps(m.get("record", {})))')" > "$corpus/seed-$i" ;;
       esac
       i=$((i + 1))

@@ -73,7 +73,11 @@ enum InfinityArg {
 #[derive(Args, Debug)]
 pub struct ExportArgs {
     /// Source database: postgresql://user[:password]@host:port/db[?sslmode=disable|prefer].
-    #[arg(long, value_name = "URL", required_unless_present = "source_db_auth_id")]
+    #[arg(
+        long,
+        value_name = "URL",
+        required_unless_present = "source_db_auth_id"
+    )]
     source: Option<String>,
     /// Entry of --auth describing the source database (ds_type postgres).
     #[arg(
@@ -97,7 +101,12 @@ pub struct ExportArgs {
     )]
     target_storage_id: Option<String>,
     /// Local folder to write to.
-    #[arg(long, visible_alias = "output_dir", value_name = "DIR", conflicts_with = "destination")]
+    #[arg(
+        long,
+        visible_alias = "output_dir",
+        value_name = "DIR",
+        conflicts_with = "destination"
+    )]
     output_dir: Option<String>,
     /// Destination URL (s3://, gs://, az://, abfss://, file:// or a folder).
     #[arg(long, value_name = "URL")]
@@ -126,6 +135,9 @@ pub struct ExportArgs {
     /// Connections per table: a big table is read in ctid block ranges at once (default: cores).
     #[arg(long, value_name = "K")]
     parallel: Option<usize>,
+    /// A big table is read in block ranges of about this size, at once on --parallel connections.
+    #[arg(long, value_name = "SIZE", value_parser = parse_size, default_value = "64MB")]
+    range_size: u64,
     /// One snapshot for the run, or one per table.
     #[arg(long, value_enum, default_value = "one")]
     snapshot: SnapshotArg,
@@ -189,18 +201,25 @@ impl ExportArgs {
     fn config(&self, env: &[(String, String)]) -> Result<LoadConfig, ConfigError> {
         let mut overlay = self.common().overlay(env)?;
         if let Some(d) = &self.destination {
-            overlay.values.insert("destination".into(), d.clone().into());
+            overlay
+                .values
+                .insert("destination".into(), d.clone().into());
         }
         if let Some(f) = self.format {
             let name = format!("{f:?}").to_ascii_lowercase();
             overlay.values.insert("format".into(), Value::String(name));
         }
         // LakeXpress's folders, whatever names the destination
-        overlay.defaults.insert("layout".into(), "lakexpress".into());
+        overlay
+            .defaults
+            .insert("layout".into(), "lakexpress".into());
         let (cfg, unknown) = LoadConfig::load_layers(&self.config, env, &overlay)?;
         init_logging(&self.common(), &cfg);
         if !unknown.is_empty() {
-            tracing::warn!("ignoring config keys inlet does not know: {}", unknown.join(", "));
+            tracing::warn!(
+                "ignoring config keys inlet does not know: {}",
+                unknown.join(", ")
+            );
         }
         Ok(cfg)
     }
@@ -208,11 +227,14 @@ impl ExportArgs {
     fn source(&self, env: &[(String, String)]) -> Result<Source, ExportError> {
         if let (Some(file), Some(id)) = (&self.auth, &self.source_db_auth_id) {
             let (kind, info) =
-                crate::storage::auth::entry_info(file, id, env, "ds_type", "postgres").map_err(ConfigError::from)?;
+                crate::storage::auth::entry_info(file, id, env, "ds_type", "postgres")
+                    .map_err(ConfigError::from)?;
             if !matches!(kind.as_str(), "postgres" | "postgresql" | "pg") {
                 return Err(ExportError::Source(PgError::Url(
                     format!("auth entry '{id}'"),
-                    format!("ds_type '{kind}' is not supported; inlet export reads PostgreSQL (ds_type postgres)"),
+                    format!(
+                        "ds_type '{kind}' is not supported; inlet export reads PostgreSQL (ds_type postgres)"
+                    ),
                 )));
             }
             return Ok(Source::from_auth(&info)?);
@@ -222,7 +244,11 @@ impl ExportArgs {
             .iter()
             .find(|(k, _)| k == "PGPASSFILE")
             .map(|(_, v)| PathBuf::from(v))
-            .or_else(|| env.iter().find(|(k, _)| k == "HOME").map(|(_, h)| PathBuf::from(h).join(".pgpass")));
+            .or_else(|| {
+                env.iter()
+                    .find(|(k, _)| k == "HOME")
+                    .map(|(_, h)| PathBuf::from(h).join(".pgpass"))
+            });
         Ok(Source::parse(url, env, pgpass.as_deref())?)
     }
 
@@ -235,6 +261,8 @@ impl ExportArgs {
             include_views: self.include_views,
             jobs: self.jobs.unwrap_or(cores).max(1),
             parallel: self.parallel.unwrap_or(cores).max(1),
+            // pages of 8 KiB, PostgreSQL's default block size
+            split_pages: (self.range_size / 8192).max(1),
             snapshot: match self.snapshot {
                 SnapshotArg::One => SnapshotMode::One,
                 SnapshotArg::PerTable => SnapshotMode::PerTable,
@@ -288,7 +316,11 @@ pub fn export(a: ExportArgs) -> ExitCode {
             print_summary(&summary, json);
             fail(
                 EXIT_TABLES,
-                format!("{} of {total} tables failed: {}", failed.len(), failed.join(", ")),
+                format!(
+                    "{} of {total} tables failed: {}",
+                    failed.len(),
+                    failed.join(", ")
+                ),
             )
         }
         Err(e) => fail(exit_code(e.failure()), e),

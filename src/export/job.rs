@@ -36,6 +36,8 @@ pub struct Context {
     pub snapshot: Option<String>,
     /// Connections per table.
     pub parallel: usize,
+    /// Range size in pages.
+    pub split_pages: u64,
     /// Decoding.
     pub read: ReadSettings,
     /// Part file bounds.
@@ -51,7 +53,12 @@ pub struct Context {
 }
 
 /// Exports `relations`, `jobs` at a time; one report per table.
-pub async fn run_all(ctx: Arc<Context>, relations: Vec<Relation>, jobs: usize, fail_fast: bool) -> Vec<TableReport> {
+pub async fn run_all(
+    ctx: Arc<Context>,
+    relations: Vec<Relation>,
+    jobs: usize,
+    fail_fast: bool,
+) -> Vec<TableReport> {
     let failed = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let reports = futures::stream::iter(relations)
         .map(|r| {
@@ -78,7 +85,11 @@ async fn export_table(ctx: Arc<Context>, rel: Relation) -> TableReport {
     let started = Instant::now();
     let name = rel.qualified();
     let progress = Arc::new(Progress::default());
-    let ticker = tokio::spawn(log_progress(name.clone(), rel.estimated_rows(), Arc::clone(&progress)));
+    let ticker = tokio::spawn(log_progress(
+        name.clone(),
+        rel.estimated_rows(),
+        Arc::clone(&progress),
+    ));
     let result = copy_table(&ctx, &rel, &progress).await;
     ticker.abort();
     let seconds = started.elapsed().as_secs_f64();
@@ -139,7 +150,11 @@ async fn log_progress(name: String, estimate: u64, p: Arc<Progress>) {
 }
 
 /// Reads every unit and writes the table; returns its files.
-async fn copy_table(ctx: &Arc<Context>, rel: &Relation, progress: &Arc<Progress>) -> Result<Vec<Written>, ExportError> {
+async fn copy_table(
+    ctx: &Arc<Context>,
+    rel: &Relation,
+    progress: &Arc<Progress>,
+) -> Result<Vec<Written>, ExportError> {
     let name = rel.qualified();
     // its own snapshot in per-table mode, held until the table is read
     let (own, snapshot_id) = match &ctx.snapshot {
@@ -180,7 +195,7 @@ async fn copy_table(ctx: &Arc<Context>, rel: &Relation, progress: &Arc<Progress>
             .spawn(move || write_table(table, names, schema, rx, verdict_rx, bytes, rows, manifest))
             .map_err(ExportError::Runtime)?
     };
-    let units = units::units(rel, ctx.parallel);
+    let units = units::units(rel, ctx.parallel, ctx.split_pages);
     let read = futures::stream::iter(units)
         .map(|unit| {
             let tx = tx.clone();
@@ -189,7 +204,17 @@ async fn copy_table(ctx: &Arc<Context>, rel: &Relation, progress: &Arc<Progress>
             let name = name.clone();
             async move {
                 let client = postgres::join_snapshot(&ctx.source, &id).await?;
-                postgres::read_unit(&client, &name, &unit, &rel.columns, schema, ctx.read, &tx, progress).await
+                postgres::read_unit(
+                    &client,
+                    &name,
+                    &unit,
+                    &rel.columns,
+                    schema,
+                    ctx.read,
+                    &tx,
+                    progress,
+                )
+                .await
             }
         })
         .buffer_unordered(ctx.parallel)
@@ -278,6 +303,8 @@ fn write_table(
         .iter()
         .map(|w| json!({"path": w.path, "rows": w.rows, "bytes": w.bytes}))
         .collect();
-    table.complete_copy(&names, &written, &manifest).map_err(fail)?;
+    table
+        .complete_copy(&names, &written, &manifest)
+        .map_err(fail)?;
     Ok(written)
 }

@@ -67,7 +67,9 @@ pub enum ExportError {
         source: TableError,
     },
     /// The rows written are not the rows read.
-    #[error("table {table}: {read} rows read but {written} written; the copy is not marked complete")]
+    #[error(
+        "table {table}: {read} rows read but {written} written; the copy is not marked complete"
+    )]
     RowCount {
         /// The table.
         table: String,
@@ -107,16 +109,21 @@ impl ExportError {
     /// The kind of failure.
     pub fn failure(&self) -> Failure {
         match self {
-            ExportError::Config(_) | ExportError::NoMatch(_) | ExportError::Empty | ExportError::DeltaNotYet => {
+            ExportError::Config(_)
+            | ExportError::NoMatch(_)
+            | ExportError::Empty
+            | ExportError::DeltaNotYet => Failure::Config,
+            ExportError::Source(e) if matches!(e, PgError::Url(..) | PgError::Tls(_)) => {
                 Failure::Config
             }
-            ExportError::Source(e) if matches!(e, PgError::Url(..) | PgError::Tls(_)) => Failure::Config,
             ExportError::Source(_) => Failure::Source,
             ExportError::Storage(e) if e.is_config() => Failure::Config,
             ExportError::Storage(_) => Failure::Destination,
             ExportError::Table { source, .. } if source.is_destination() => Failure::Destination,
             ExportError::Failed { .. } => Failure::Tables,
-            ExportError::Runtime(_) | ExportError::Table { .. } | ExportError::RowCount { .. } => Failure::Internal,
+            ExportError::Runtime(_) | ExportError::Table { .. } | ExportError::RowCount { .. } => {
+                Failure::Internal
+            }
         }
     }
 }
@@ -136,6 +143,8 @@ pub struct ExportOptions {
     pub jobs: usize,
     /// Connections per table.
     pub parallel: usize,
+    /// A table is split into block ranges of at least this many pages.
+    pub split_pages: u64,
     /// One snapshot or one per table.
     pub snapshot: SnapshotMode,
     /// `numeric` without precision.
@@ -198,6 +207,7 @@ pub fn run(cfg: &LoadConfig, opts: &ExportOptions) -> Result<Summary, ExportErro
         source: opts.source.clone(),
         snapshot: shared,
         parallel: opts.parallel.max(1),
+        split_pages: opts.split_pages,
         read: ReadSettings {
             limits: BATCH,
             infinity: opts.infinity,
@@ -208,7 +218,14 @@ pub fn run(cfg: &LoadConfig, opts: &ExportOptions) -> Result<Summary, ExportErro
         plan,
         layout,
     });
-    let reports = rt.block_on(job::run_all(ctx, relations, opts.jobs.max(1), opts.fail_fast));
+    // the last handle on the store (and its runtime) must go outside async code
+    let reports = rt.block_on(job::run_all(
+        Arc::clone(&ctx),
+        relations,
+        opts.jobs.max(1),
+        opts.fail_fast,
+    ));
+    drop(ctx);
     if let Some(h) = holder {
         let held = h.started.elapsed().as_secs_f64();
         drop(h);
@@ -239,7 +256,9 @@ pub fn run(cfg: &LoadConfig, opts: &ExportOptions) -> Result<Summary, ExportErro
 }
 
 /// The snapshot, and the selected relations with their columns and leaves.
-async fn discover(opts: &ExportOptions) -> Result<(postgres::Snapshot, Vec<Relation>), ExportError> {
+async fn discover(
+    opts: &ExportOptions,
+) -> Result<(postgres::Snapshot, Vec<Relation>), ExportError> {
     let snapshot = postgres::export_snapshot(&opts.source).await?;
     let all = catalog::relations(&snapshot.client).await?;
     let mut chosen = select::select(all, &opts.include, &opts.exclude, opts.include_views)?;

@@ -53,7 +53,13 @@ pub struct Summary {
 impl Summary {
     /// The summary table, as printed at the end of a run.
     pub fn render(&self) -> String {
-        let width = self.tables.iter().map(|t| t.table.len()).max().unwrap_or(5).max(5);
+        let width = self
+            .tables
+            .iter()
+            .map(|t| t.table.len())
+            .max()
+            .unwrap_or(5)
+            .max(5);
         let mut out = format!(
             "{:<width$}  {:>12}  {:>6}  {:>10}  {:>8}  status\n",
             "table", "rows", "files", "bytes", "seconds"
@@ -106,7 +112,10 @@ pub fn print_plan(relations: &[Relation], opts: &ExportOptions, plan: &Plan, lay
             SnapshotMode::PerTable => "one snapshot per table",
         }
     );
-    println!("jobs:        {} tables at once, {} connections per table", opts.jobs, opts.parallel);
+    println!(
+        "jobs:        {} tables at once, {} connections per table",
+        opts.jobs, opts.parallel
+    );
     println!();
     for r in relations {
         let names = TableNames {
@@ -114,7 +123,7 @@ pub fn print_plan(relations: &[Relation], opts: &ExportOptions, plan: &Plan, lay
             table: safe_segment(&r.name),
             schema: safe_segment(&r.schema),
         };
-        let u = units::units(r, opts.parallel.max(1));
+        let u = units::units(r, opts.parallel.max(1), opts.split_pages);
         let pages = r.total_pages();
         println!(
             "{} ({}, {} columns): ~{} rows, {} on disk, {} unit{} → {}/",
@@ -136,7 +145,12 @@ pub fn print_plan(relations: &[Relation], opts: &ExportOptions, plan: &Plan, lay
             println!("    {}.{}: {range}", unit.schema, unit.name);
         }
         for c in &r.columns {
-            println!("    column {} {} → {}", c.name, c.ty.pg_name, c.ty.ty.arrow());
+            println!(
+                "    column {} {} → {}",
+                c.name,
+                c.ty.pg_name,
+                c.ty.ty.arrow()
+            );
         }
     }
 }

@@ -173,16 +173,25 @@ mod tests {
             ["public.orders", "sales.orders"]
         );
         let inc = Pattern::list(&["public.order%".into()]);
-        assert_eq!(names(select(all(), &inc, &[], false).unwrap()), ["public.orders"]);
+        assert_eq!(
+            names(select(all(), &inc, &[], false).unwrap()),
+            ["public.orders"]
+        );
         assert_eq!(
             names(select(all(), &inc, &[], true).unwrap()),
             ["public.orders", "public.order_view"]
         );
         // a view named exactly is taken
         let inc = Pattern::list(&["public.order_view".into()]);
-        assert_eq!(names(select(all(), &inc, &[], false).unwrap()), ["public.order_view"]);
+        assert_eq!(
+            names(select(all(), &inc, &[], false).unwrap()),
+            ["public.order_view"]
+        );
         let exc = Pattern::list(&["sales.*".into()]);
-        assert_eq!(names(select(all(), &[], &exc, false).unwrap()), ["public.orders"]);
+        assert_eq!(
+            names(select(all(), &[], &exc, false).unwrap()),
+            ["public.orders"]
+        );
         let inc = Pattern::list(&["public.orders,nope.x".into()]);
         let e = select(all(), &inc, &[], false).unwrap_err();
         assert!(e.to_string().contains("nope.x"), "{e}");

@@ -6,17 +6,23 @@
 use crate::source::postgres::ReadUnit;
 use crate::source::{Relation, RelationKind};
 
-/// Relations smaller than this many pages (64 MiB of 8 KiB pages) are read
-/// in one piece.
+/// The default range: 64 MiB (8192 pages of 8 KiB). Smaller relations are
+/// read in one piece.
 pub const SPLIT_PAGES: u64 = 8192;
 
-/// The units of `r`, for `parallel` connections per table. Ranges cover
-/// every block: the last one is open-ended, so rows in blocks added since
-/// the size was read are not missed.
-pub fn units(r: &Relation, parallel: usize) -> Vec<ReadUnit> {
+/// The units of `r`, for `parallel` connections per table, in ranges of at
+/// least `split_pages` pages. Ranges cover every block: the last one is
+/// open-ended, so rows in blocks added since the size was read are not
+/// missed.
+pub fn units(r: &Relation, parallel: usize, split_pages: u64) -> Vec<ReadUnit> {
+    let split = split_pages.max(1);
     match r.kind {
-        RelationKind::Partitioned => r.leaves.iter().flat_map(|l| table_units(l, parallel)).collect(),
-        RelationKind::Table => table_units(r, parallel),
+        RelationKind::Partitioned => r
+            .leaves
+            .iter()
+            .flat_map(|l| table_units(l, parallel, split))
+            .collect(),
+        RelationKind::Table => table_units(r, parallel, split),
         _ => vec![ReadUnit {
             schema: r.schema.clone(),
             name: r.name.clone(),
@@ -26,7 +32,7 @@ pub fn units(r: &Relation, parallel: usize) -> Vec<ReadUnit> {
     }
 }
 
-fn table_units(r: &Relation, parallel: usize) -> Vec<ReadUnit> {
+fn table_units(r: &Relation, parallel: usize, split: u64) -> Vec<ReadUnit> {
     let unit = |blocks| ReadUnit {
         schema: r.schema.clone(),
         name: r.name.clone(),
@@ -34,7 +40,7 @@ fn table_units(r: &Relation, parallel: usize) -> Vec<ReadUnit> {
         blocks,
     };
     // a few ranges per connection evens out ranges of unequal density
-    let n = (r.pages / SPLIT_PAGES).min(parallel as u64 * 4).max(1);
+    let n = (r.pages / split).min(parallel as u64 * 4).max(1);
     if parallel <= 1 || n == 1 {
         return vec![unit(None)];
     }
@@ -68,8 +74,15 @@ mod tests {
 
     #[test]
     fn ranges_cover_every_block_once() {
-        assert_eq!(units(&rel(100, RelationKind::Table), 4)[0].blocks, None);
-        let u = units(&rel(SPLIT_PAGES * 10 + 3, RelationKind::Table), 2);
+        assert_eq!(
+            units(&rel(100, RelationKind::Table), 4, SPLIT_PAGES)[0].blocks,
+            None
+        );
+        let u = units(
+            &rel(SPLIT_PAGES * 10 + 3, RelationKind::Table),
+            2,
+            SPLIT_PAGES,
+        );
         assert_eq!(u.len(), 8);
         assert_eq!(u[0].blocks.unwrap().0, 0);
         for w in u.windows(2) {
@@ -78,9 +91,12 @@ mod tests {
         assert_eq!(u.last().unwrap().blocks.unwrap().1, None);
         assert!(u.iter().all(|x| x.only));
         // one connection: one range
-        assert_eq!(units(&rel(SPLIT_PAGES * 10, RelationKind::Table), 1).len(), 1);
+        assert_eq!(
+            units(&rel(SPLIT_PAGES * 10, RelationKind::Table), 1, SPLIT_PAGES).len(),
+            1
+        );
         // views are read whole, without ONLY
-        let v = units(&rel(SPLIT_PAGES * 10, RelationKind::View), 4);
+        let v = units(&rel(SPLIT_PAGES * 10, RelationKind::View), 4, SPLIT_PAGES);
         assert_eq!(v.len(), 1);
         assert!(!v[0].only);
     }
@@ -93,7 +109,10 @@ mod tests {
             l.name = name.into();
             p.leaves.push(l);
         }
-        let u = units(&p, 4);
-        assert_eq!(u.iter().map(|x| x.name.as_str()).collect::<Vec<_>>(), ["a", "b"]);
+        let u = units(&p, 4, SPLIT_PAGES);
+        assert_eq!(
+            u.iter().map(|x| x.name.as_str()).collect::<Vec<_>>(),
+            ["a", "b"]
+        );
     }
 }

@@ -7,7 +7,7 @@
 use std::io::Write;
 use std::sync::Arc;
 
-use arrow_array::{Array, ArrayRef, RecordBatch, StringArray};
+use arrow_array::{Array, ArrayRef, FixedSizeBinaryArray, RecordBatch, StringArray};
 use arrow_json::writer::{
     Encoder, EncoderFactory, EncoderOptions, LineDelimited, NullableEncoder, WriterBuilder,
 };
@@ -25,6 +25,30 @@ impl Encoder for RawEncoder<'_> {
     }
 }
 
+/// A UUID as its canonical text, `"a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11"`.
+struct UuidEncoder<'a>(&'a FixedSizeBinaryArray);
+
+impl Encoder for UuidEncoder<'_> {
+    fn encode(&mut self, idx: usize, out: &mut Vec<u8>) {
+        out.push(b'"');
+        out.extend_from_slice(uuid_text(self.0.value(idx)).as_bytes());
+        out.push(b'"');
+    }
+}
+
+/// Whether `f` holds UUIDs (16 bytes with the canonical `arrow.uuid` name).
+fn is_uuid(f: &Field) -> bool {
+    matches!(f.data_type(), DataType::FixedSizeBinary(16))
+        && f.metadata().get("ARROW:extension:name").map(String::as_str) == Some("arrow.uuid")
+}
+
+fn uuid_text(b: &[u8]) -> String {
+    match uuid::Uuid::from_slice(b) {
+        Ok(u) => u.hyphenated().to_string(),
+        Err(_) => String::new(),
+    }
+}
+
 impl EncoderFactory for RawJson {
     fn make_default_encoder<'a>(
         &self,
@@ -32,6 +56,15 @@ impl EncoderFactory for RawJson {
         array: &'a dyn Array,
         _options: &'a EncoderOptions,
     ) -> Result<Option<NullableEncoder<'a>>, ArrowError> {
+        if is_uuid(field) {
+            let Some(u) = array.as_any().downcast_ref::<FixedSizeBinaryArray>() else {
+                return Ok(None);
+            };
+            return Ok(Some(NullableEncoder::new(
+                Box::new(UuidEncoder(u)),
+                u.nulls().cloned(),
+            )));
+        }
         if !super::is_json_text(field) {
             return Ok(None);
         }
@@ -74,13 +107,14 @@ pub fn write_csv(
         .write(&batch)
 }
 
-/// Replaces struct and list columns by Utf8 columns of their JSON text.
+/// Replaces struct and list columns by Utf8 columns of their JSON text,
+/// and UUID columns by their canonical text.
 fn nested_as_json_text(batch: &RecordBatch) -> Result<RecordBatch, ArrowError> {
     if !batch
         .schema()
         .fields()
         .iter()
-        .any(|f| is_nested(f.data_type()))
+        .any(|f| is_nested(f.data_type()) || is_uuid(f))
     {
         return Ok(batch.clone());
     }
@@ -90,6 +124,13 @@ fn nested_as_json_text(batch: &RecordBatch) -> Result<RecordBatch, ArrowError> {
         if is_nested(f.data_type()) {
             fields.push(Field::new(f.name(), DataType::Utf8, true));
             arrays.push(Arc::new(column_json_text(f, a)?));
+        } else if let (true, Some(u)) = (
+            is_uuid(f),
+            a.as_any().downcast_ref::<FixedSizeBinaryArray>(),
+        ) {
+            fields.push(Field::new(f.name(), DataType::Utf8, true));
+            let text: StringArray = u.iter().map(|v| v.map(uuid_text)).collect();
+            arrays.push(Arc::new(text));
         } else {
             fields.push(f.as_ref().clone());
             arrays.push(a.clone());

@@ -75,7 +75,11 @@ impl Relation {
 
     /// The Arrow schema of its rows.
     pub fn arrow_schema(&self) -> SchemaRef {
-        let fields: Vec<Field> = self.columns.iter().map(|c| c.ty.ty.field(&c.name)).collect();
+        let fields: Vec<Field> = self
+            .columns
+            .iter()
+            .map(|c| c.ty.ty.field(&c.name))
+            .collect();
         std::sync::Arc::new(Schema::new(fields))
     }
 
@@ -87,7 +91,11 @@ impl Relation {
     /// Estimated rows of the relation and its leaves (0 when unknown).
     pub fn estimated_rows(&self) -> u64 {
         let own = self.tuples.max(0.0) as u64;
-        own + self.leaves.iter().map(|l| l.tuples.max(0.0) as u64).sum::<u64>()
+        own + self
+            .leaves
+            .iter()
+            .map(|l| l.tuples.max(0.0) as u64)
+            .sum::<u64>()
     }
 }
 

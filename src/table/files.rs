@@ -228,7 +228,10 @@ impl Table for FileTables {
             source,
         };
         let marker = format!("{dir}/{SUCCESS}");
-        let existing = self.store.block_on(self.store.list(&dir)).map_err(storage)?;
+        let existing = self
+            .store
+            .block_on(self.store.list(&dir))
+            .map_err(storage)?;
         if existing.iter().any(|p| *p == marker) {
             self.store
                 .block_on(self.store.delete(&marker))
@@ -253,18 +256,26 @@ impl Table for FileTables {
         };
         let keep: std::collections::HashSet<&str> =
             written.iter().map(|w| w.path.as_str()).collect();
-        let existing = self.store.block_on(self.store.list(&dir)).map_err(storage)?;
+        let existing = self
+            .store
+            .block_on(self.store.list(&dir))
+            .map_err(storage)?;
         for p in existing {
             let file = p.rsplit('/').next().unwrap_or_default();
             let ours = part_number(file).is_some() || file == MANIFEST || file == SUCCESS;
             if ours && !keep.contains(p.as_str()) {
                 tracing::debug!(stream = %names.stream, path = %p, "removing a file of an earlier copy");
-                self.store.block_on(self.store.delete(&p)).map_err(storage)?;
+                self.store
+                    .block_on(self.store.delete(&p))
+                    .map_err(storage)?;
             }
         }
         let body = serde_json::to_vec_pretty(manifest).unwrap_or_default();
         self.store
-            .block_on(self.store.put(&format!("{dir}/{MANIFEST}"), Bytes::from(body)))
+            .block_on(
+                self.store
+                    .put(&format!("{dir}/{MANIFEST}"), Bytes::from(body)),
+            )
             .map_err(storage)?;
         self.store
             .block_on(self.store.put(&format!("{dir}/{SUCCESS}"), Bytes::new()))

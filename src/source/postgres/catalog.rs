@@ -42,7 +42,10 @@ FROM pg_type t JOIN pg_namespace n ON n.oid = t.typnamespace WHERE t.oid = $1";
 /// Every relation of a non-system schema (partitions are not listed: their
 /// partitioned table is).
 pub async fn relations(client: &Client) -> Result<Vec<Relation>, PgError> {
-    let rows = client.query(RELATIONS, &[]).await.map_err(PgError::catalog)?;
+    let rows = client
+        .query(RELATIONS, &[])
+        .await
+        .map_err(PgError::catalog)?;
     let mut out = Vec::with_capacity(rows.len());
     for r in rows {
         let kind = match r.get::<_, String>(3).as_str() {
@@ -115,7 +118,13 @@ pub async fn columns(
 type Resolved<'a> = Pin<Box<dyn Future<Output = Result<ColumnType, PgError>> + Send + 'a>>;
 
 /// How a value of type `oid` (with `typmod`, in `dims` dimensions) is read.
-fn resolve(client: &Client, oid: u32, typmod: i32, dims: i32, numeric: UnconstrainedNumeric) -> Resolved<'_> {
+fn resolve(
+    client: &Client,
+    oid: u32,
+    typmod: i32,
+    dims: i32,
+    numeric: UnconstrainedNumeric,
+) -> Resolved<'_> {
     Box::pin(async move {
         let row = client
             .query_one(TYPE, &[&oid])
@@ -165,7 +174,9 @@ fn resolve(client: &Client, oid: u32, typmod: i32, dims: i32, numeric: Unconstra
                     },
                 }
             }
-            "b" if schema == "pg_catalog" => scalar(&name, typmod, numeric).unwrap_or_else(|| text(name)),
+            "b" if schema == "pg_catalog" => {
+                scalar(&name, typmod, numeric).unwrap_or_else(|| text(name))
+            }
             "e" => ColumnType {
                 ty: PgType::Text,
                 cast: Cast::None,
@@ -179,7 +190,8 @@ fn resolve(client: &Client, oid: u32, typmod: i32, dims: i32, numeric: Unconstra
                 let mut out = Vec::with_capacity(fields.len());
                 let mut exact = true;
                 for f in fields {
-                    let t = resolve(client, f.get(1), f.get(2), f.get::<_, i32>(3), numeric).await?;
+                    let t =
+                        resolve(client, f.get(1), f.get(2), f.get::<_, i32>(3), numeric).await?;
                     exact &= t.cast == Cast::None;
                     out.push((f.get::<_, String>(0), t.ty));
                 }

@@ -10,7 +10,7 @@ use tokio_postgres::config::{Host, SslMode};
 use tokio_postgres::error::SqlState;
 use tokio_postgres::{Client, Config, NoTls};
 
-use super::PgError;
+use super::{Cause, PgError};
 
 /// Attempts at reaching an unreachable server before giving up.
 const CONNECT_ATTEMPTS: u32 = 3;
@@ -38,17 +38,25 @@ impl Source {
     /// Parses `url` (`postgresql://user[:password]@host:port/db?sslmode=…`, or
     /// libpq's `key=value` form); a missing password comes from `env`'s
     /// `PGPASSWORD`, then the pgpass file.
-    pub fn parse(url: &str, env: &[(String, String)], pgpass: Option<&Path>) -> Result<Source, PgError> {
-        let mut config = Config::from_str(url).map_err(|e| PgError::Url(redact_url(url), e.to_string()))?;
+    pub fn parse(
+        url: &str,
+        env: &[(String, String)],
+        pgpass: Option<&Path>,
+    ) -> Result<Source, PgError> {
+        let mut config =
+            Config::from_str(url).map_err(|e| PgError::Url(redact_url(url), e.to_string()))?;
         if config.get_user().is_none() {
-            let user = var(env, "PGUSER").or_else(|| var(env, "USER")).unwrap_or_else(|| "postgres".into());
+            let user = var(env, "PGUSER")
+                .or_else(|| var(env, "USER"))
+                .unwrap_or_else(|| "postgres".into());
             config.user(&user);
         }
         if config.get_hosts().is_empty() {
             config.host(&var(env, "PGHOST").unwrap_or_else(|| "localhost".into()));
         }
         if config.get_dbname().is_none() {
-            let db = var(env, "PGDATABASE").unwrap_or_else(|| config.get_user().unwrap_or_default().to_string());
+            let db = var(env, "PGDATABASE")
+                .unwrap_or_else(|| config.get_user().unwrap_or_default().to_string());
             config.dbname(&db);
         }
         if config.get_password().is_none() {
@@ -80,7 +88,9 @@ impl Source {
         let mut config = Config::new();
         config.host(&get("server").unwrap_or_else(|| "localhost".into()));
         if let Some(p) = get("port") {
-            let port = p.parse().map_err(|_| PgError::Url(format!("port {p}"), "not a port number".into()))?;
+            let port = p
+                .parse()
+                .map_err(|_| PgError::Url(format!("port {p}"), "not a port number".into()))?;
             config.port(port);
         }
         config.user(&get("username").unwrap_or_else(|| "postgres".into()));
@@ -111,7 +121,10 @@ impl Source {
                     return Ok(client);
                 }
                 Err(e) if e.as_db_error().is_none() && attempt < CONNECT_ATTEMPTS => {
-                    tracing::warn!("cannot reach {} (attempt {attempt} of {CONNECT_ATTEMPTS}): {e}; retrying", self.shown);
+                    tracing::warn!(
+                        "cannot reach {} (attempt {attempt} of {CONNECT_ATTEMPTS}): {e}; retrying",
+                        self.shown
+                    );
                     tokio::time::sleep(wait).await;
                     wait *= 2;
                     attempt += 1;
@@ -124,17 +137,32 @@ impl Source {
     fn connect_error(&self, e: tokio_postgres::Error) -> PgError {
         let db = self.shown.clone();
         match e.code() {
-            Some(c) if *c == SqlState::INVALID_PASSWORD || *c == SqlState::INVALID_AUTHORIZATION_SPECIFICATION => {
-                PgError::Login { db, cause: e }
+            Some(c)
+                if *c == SqlState::INVALID_PASSWORD
+                    || *c == SqlState::INVALID_AUTHORIZATION_SPECIFICATION =>
+            {
+                PgError::Login {
+                    db,
+                    cause: Cause(e),
+                }
             }
-            Some(c) if *c == SqlState::INVALID_CATALOG_NAME => PgError::NoDatabase { db, cause: e },
-            _ => PgError::Connect { db, cause: e },
+            Some(c) if *c == SqlState::INVALID_CATALOG_NAME => PgError::NoDatabase {
+                db,
+                cause: Cause(e),
+            },
+            _ => PgError::Connect {
+                db,
+                cause: Cause(e),
+            },
         }
     }
 }
 
 fn var(env: &[(String, String)], k: &str) -> Option<String> {
-    env.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone()).filter(|v| !v.is_empty())
+    env.iter()
+        .find(|(n, _)| n == k)
+        .map(|(_, v)| v.clone())
+        .filter(|v| !v.is_empty())
 }
 
 fn host_of(config: &Config) -> String {
@@ -208,8 +236,14 @@ fn pgpass_lookup(file: &Path, config: &Config) -> Option<String> {
         if fields.len() != 5 {
             continue;
         }
-        let host_ok = |f: &str, w: &str| f == "*" || f == w || (f == "localhost" && w == "127.0.0.1");
-        if host_ok(&fields[0], &want[0]) && fields[1..4].iter().zip(&want[1..]).all(|(f, w)| f == "*" || f == w) {
+        let host_ok =
+            |f: &str, w: &str| f == "*" || f == w || (f == "localhost" && w == "127.0.0.1");
+        if host_ok(&fields[0], &want[0])
+            && fields[1..4]
+                .iter()
+                .zip(&want[1..])
+                .all(|(f, w)| f == "*" || f == w)
+        {
             return Some(fields[4].clone());
         }
     }
@@ -244,7 +278,10 @@ mod tests {
         let s = Source::parse("postgresql://app:s3cret@db.example:6543/sales", &[], None).unwrap();
         assert_eq!(s.to_string(), "postgresql://app@db.example:6543/sales");
         assert!(!format!("{s:?}").contains("s3cret"));
-        assert_eq!(redact_url("postgresql://app:s3cret@h/db"), "postgresql://app:***@h/db");
+        assert_eq!(
+            redact_url("postgresql://app:s3cret@h/db"),
+            "postgresql://app:***@h/db"
+        );
         assert_eq!(redact_url("host=h password=s3cret"), "host=h password=***");
         let e = Source::parse("postgresql://app:s3cret@h:notaport/db", &[], None).unwrap_err();
         assert!(!e.to_string().contains("s3cret"), "{e}");
@@ -257,7 +294,11 @@ mod tests {
         assert_eq!(s.config.get_password(), Some(&b"fromenv"[..]));
         let dir = tempfile::tempdir().unwrap();
         let f = dir.path().join("pgpass");
-        std::fs::write(&f, "# comment\nother:5432:*:app:no\nh:5432:db:app:pa\\:ss\n").unwrap();
+        std::fs::write(
+            &f,
+            "# comment\nother:5432:*:app:no\nh:5432:db:app:pa\\:ss\n",
+        )
+        .unwrap();
         let s = Source::parse("postgresql://app@h/db", &[], Some(&f)).unwrap();
         assert_eq!(s.config.get_password(), Some(&b"pa:ss"[..]));
         // the URL's own password wins

@@ -70,8 +70,16 @@ pub struct CopyDecoder {
 
 impl CopyDecoder {
     /// A decoder for rows of `types` (in `schema`'s order).
-    pub fn new(schema: SchemaRef, types: Vec<PgType>, limits: BatchLimits, infinity: Infinity) -> Self {
-        let columns = types.iter().map(|t| Column::new(t, limits.rows.min(8192))).collect();
+    pub fn new(
+        schema: SchemaRef,
+        types: Vec<PgType>,
+        limits: BatchLimits,
+        infinity: Infinity,
+    ) -> Self {
+        let columns = types
+            .iter()
+            .map(|t| Column::new(t, limits.rows.min(8192)))
+            .collect();
         CopyDecoder {
             schema,
             types,
@@ -183,10 +191,11 @@ impl CopyDecoder {
             }
             let (v, rest) = t.split_at(len as usize);
             t = rest;
-            col.append(v, self.infinity).map_err(|source| CopyError::Value {
-                column: self.schema.field(i).name().clone(),
-                source,
-            })?;
+            col.append(v, self.infinity)
+                .map_err(|source| CopyError::Value {
+                    column: self.schema.field(i).name().clone(),
+                    source,
+                })?;
         }
         self.rows += 1;
         Ok(())
@@ -250,10 +259,7 @@ mod tests {
 
     fn decoder(rows: usize) -> CopyDecoder {
         let types = vec![PgType::Int4, PgType::Text];
-        let schema = Arc::new(Schema::new(vec![
-            types[0].field("a"),
-            types[1].field("b"),
-        ]));
+        let schema = Arc::new(Schema::new(vec![types[0].field("a"), types[1].field("b")]));
         CopyDecoder::new(
             schema,
             types,
@@ -278,7 +284,10 @@ mod tests {
                 d.push(c, &mut out).unwrap();
             }
             out.extend(d.finish().unwrap());
-            assert_eq!(out.iter().map(|b| b.num_rows()).collect::<Vec<_>>(), [16, 16, 16, 2]);
+            assert_eq!(
+                out.iter().map(|b| b.num_rows()).collect::<Vec<_>>(),
+                [16, 16, 16, 2]
+            );
             let first = out[0].column(0).as_primitive::<Int32Type>();
             assert!(first.is_null(0));
             assert_eq!(first.value(1), 1);

@@ -40,7 +40,7 @@ pub enum ValueError {
     },
     /// A numeric that the column's decimal type cannot hold exactly.
     #[error(
-        "numeric value {value} does not fit Decimal({precision}, {scale}) exactly; export the column as text (numeric: text) or float (numeric: float)"
+        "numeric value {value} does not fit Decimal({precision}, {scale}) exactly; export the column with --numeric text (exact) or --numeric float"
     )]
     Numeric {
         /// The value, as text.
@@ -52,7 +52,7 @@ pub enum ValueError {
     },
     /// An infinite date or timestamp under `infinity: error`.
     #[error(
-        "{value} {ty} has no Parquet value; choose infinity: null or infinity: clamp (0001-01-01 / 9999-12-31)"
+        "{value} {ty} has no Parquet value; choose --infinity null or --infinity clamp (0001-01-01 / 9999-12-31)"
     )]
     Infinite {
         /// `infinity` or `-infinity`.
@@ -154,7 +154,11 @@ pub struct Composite {
     nulls: NullBufferBuilder,
 }
 
-fn be<const N: usize>(b: &[u8], ty: &'static str, expected: &'static str) -> Result<[u8; N], ValueError> {
+fn be<const N: usize>(
+    b: &[u8],
+    ty: &'static str,
+    expected: &'static str,
+) -> Result<[u8; N], ValueError> {
     b.try_into().map_err(|_| ValueError::Length {
         ty,
         len: b.len(),
@@ -259,13 +263,14 @@ impl Column {
                 b.append_value(simdutf8::basic::from_utf8(t).map_err(|_| ValueError::Utf8)?)
             }
             Column::Bytes(b) => b.append_value(v),
-            Column::Uuid(b) => b
-                .append_value(be::<16>(v, "uuid", "16")?)
-                .map_err(|_| ValueError::Length {
-                    ty: "uuid",
-                    len: v.len(),
-                    expected: "16",
-                })?,
+            Column::Uuid(b) => {
+                b.append_value(be::<16>(v, "uuid", "16")?)
+                    .map_err(|_| ValueError::Length {
+                        ty: "uuid",
+                        len: v.len(),
+                        expected: "16",
+                    })?
+            }
             Column::Date(b) => match i32::from_be_bytes(be(v, "date", "4")?) {
                 i32::MAX => infinite(b, inf, "infinity", "date", MAX_DAYS)?,
                 i32::MIN => infinite(b, inf, "-infinity", "date", MIN_DAYS)?,
@@ -281,9 +286,12 @@ impl Column {
                 let raw: [u8; 16] = be(v, "interval", "16")?;
                 let (us, rest) = raw.split_at(8);
                 let (days, months) = rest.split_at(4);
-                i.micros.append_value(i64::from_be_bytes(be(us, "interval", "16")?));
-                i.days.append_value(i32::from_be_bytes(be(days, "interval", "16")?));
-                i.months.append_value(i32::from_be_bytes(be(months, "interval", "16")?));
+                i.micros
+                    .append_value(i64::from_be_bytes(be(us, "interval", "16")?));
+                i.days
+                    .append_value(i32::from_be_bytes(be(days, "interval", "16")?));
+                i.months
+                    .append_value(i32::from_be_bytes(be(months, "interval", "16")?));
                 i.nulls.append_non_null();
             }
             Column::List(l) => l.append(v, inf)?,
@@ -343,7 +351,12 @@ fn infinite<T: arrow_array::ArrowPrimitiveType>(
 }
 
 /// Reads `n` big-endian bytes at `*at`, moving on.
-fn take<'a>(v: &'a [u8], at: &mut usize, n: usize, ty: &'static str) -> Result<&'a [u8], ValueError> {
+fn take<'a>(
+    v: &'a [u8],
+    at: &mut usize,
+    n: usize,
+    ty: &'static str,
+) -> Result<&'a [u8], ValueError> {
     let s = v.get(*at..*at + n).ok_or(ValueError::Length {
         ty,
         len: v.len(),
@@ -406,7 +419,13 @@ impl List {
         self.fill(&sizes[..ndim], v, &mut at, inf)
     }
 
-    fn fill(&mut self, sizes: &[usize], v: &[u8], at: &mut usize, inf: Infinity) -> Result<(), ValueError> {
+    fn fill(
+        &mut self,
+        sizes: &[usize],
+        v: &[u8],
+        at: &mut usize,
+        inf: Infinity,
+    ) -> Result<(), ValueError> {
         for _ in 0..sizes[0] {
             match &mut self.child {
                 Column::List(inner) if sizes.len() > 1 => inner.fill(&sizes[1..], v, at, inf)?,
@@ -493,9 +512,9 @@ impl Column {
 
 #[cfg(test)]
 mod tests {
+    use arrow_array::Array;
     use arrow_array::cast::AsArray;
     use arrow_array::types::{Date32Type, Int32Type, TimestampMicrosecondType};
-    use arrow_array::Array;
 
     use super::*;
 
@@ -539,7 +558,10 @@ mod tests {
         assert_eq!(l.len(), 3);
         let first = l.value(0);
         let first = first.as_primitive::<Int32Type>();
-        assert_eq!(first.iter().collect::<Vec<_>>(), vec![Some(1), None, Some(3)]);
+        assert_eq!(
+            first.iter().collect::<Vec<_>>(),
+            vec![Some(1), None, Some(3)]
+        );
         assert!(l.is_null(1));
         assert!(l.is_valid(2) && l.value(2).is_empty());
         assert_eq!(a.data_type(), &ty.arrow());
@@ -562,7 +584,9 @@ mod tests {
         let mut c = Column::new(&ty, 1);
         c.append(&v, Infinity::Error).unwrap();
         // a 1-D value in a 2-D column is refused, not flattened
-        let e = c.append(&array_1d(&[Some(1)]), Infinity::Error).unwrap_err();
+        let e = c
+            .append(&array_1d(&[Some(1)]), Infinity::Error)
+            .unwrap_err();
         assert_eq!(e, ValueError::Dimensions { got: 1, want: 2 });
         let a = c.finish();
         let outer = a.as_list::<i32>();
@@ -580,7 +604,9 @@ mod tests {
     fn dates_and_timestamps_move_to_the_unix_epoch_and_infinity_is_a_choice() {
         let mut d = Column::new(&PgType::Date, 2);
         d.append(&0i32.to_be_bytes(), Infinity::Error).unwrap();
-        let e = d.append(&i32::MAX.to_be_bytes(), Infinity::Error).unwrap_err();
+        let e = d
+            .append(&i32::MAX.to_be_bytes(), Infinity::Error)
+            .unwrap_err();
         assert!(e.to_string().contains("infinity date"), "{e}");
         d.append(&i32::MIN.to_be_bytes(), Infinity::Clamp).unwrap();
         d.append(&i32::MAX.to_be_bytes(), Infinity::Null).unwrap();

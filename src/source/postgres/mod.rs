@@ -44,7 +44,7 @@ pub enum PgError {
         db: String,
         /// The server's answer.
         #[source]
-        cause: tokio_postgres::Error,
+        cause: Cause,
     },
     /// No such database.
     #[error("source {db}: {cause}; check the database name")]
@@ -53,7 +53,7 @@ pub enum PgError {
         db: String,
         /// The server's answer.
         #[source]
-        cause: tokio_postgres::Error,
+        cause: Cause,
     },
     /// The server cannot be reached.
     #[error(
@@ -64,14 +64,14 @@ pub enum PgError {
         db: String,
         /// Why.
         #[source]
-        cause: tokio_postgres::Error,
+        cause: Cause,
     },
     /// A catalog query failed.
     #[error("reading the catalog: {0}")]
-    Catalog(#[source] tokio_postgres::Error),
+    Catalog(#[source] Cause),
     /// The snapshot could not be exported or imported.
     #[error("sharing the snapshot: {0}; --snapshot per-table avoids sharing one")]
-    Snapshot(#[source] tokio_postgres::Error),
+    Snapshot(#[source] Cause),
     /// The imported snapshot is not REPEATABLE READ (a pooler in between?).
     #[error(
         "a connection runs at isolation level '{0}' after importing the snapshot; connect to the server directly, not through a transaction pooler"
@@ -84,7 +84,7 @@ pub enum PgError {
         table: String,
         /// The server's answer.
         #[source]
-        cause: tokio_postgres::Error,
+        cause: Cause,
     },
     /// Dropped during the run.
     #[error("table {table} no longer exists (dropped during the export?)")]
@@ -99,7 +99,7 @@ pub enum PgError {
         table: String,
         /// Why.
         #[source]
-        cause: tokio_postgres::Error,
+        cause: Cause,
     },
     /// A value could not be decoded.
     #[error("table {table}: {source}")]
@@ -115,9 +115,39 @@ pub enum PgError {
     SinkGone(String),
 }
 
+/// A driver error, shown with the server's own message (the driver's
+/// `Display` says only "db error").
+#[derive(Debug)]
+pub struct Cause(pub tokio_postgres::Error);
+
+impl std::fmt::Display for Cause {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if let Some(db) = self.0.as_db_error() {
+            write!(f, "{}", db.message())?;
+            if let Some(d) = db.detail() {
+                write!(f, " ({d})")?;
+            }
+            return Ok(());
+        }
+        write!(f, "{}", self.0)?;
+        let mut src = std::error::Error::source(&self.0);
+        while let Some(e) = src {
+            write!(f, ": {e}")?;
+            src = e.source();
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for Cause {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(&self.0)
+    }
+}
+
 impl PgError {
     fn catalog(e: tokio_postgres::Error) -> PgError {
-        PgError::Catalog(e)
+        PgError::Catalog(Cause(e))
     }
 
     /// True when the source could not be reached or logged into.
@@ -159,11 +189,11 @@ pub async fn export_snapshot(source: &Source) -> Result<Snapshot, PgError> {
     client
         .batch_execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
         .await
-        .map_err(PgError::Snapshot)?;
+        .map_err(|e| PgError::Snapshot(Cause(e)))?;
     let row = client
         .query_one("SELECT pg_export_snapshot()", &[])
         .await
-        .map_err(PgError::Snapshot)?;
+        .map_err(|e| PgError::Snapshot(Cause(e)))?;
     Ok(Snapshot {
         client,
         id: row.get(0),
@@ -180,11 +210,11 @@ pub async fn join_snapshot(source: &Source, id: &str) -> Result<Client, PgError>
             "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY; SET TRANSACTION SNAPSHOT '{quoted}'"
         ))
         .await
-        .map_err(PgError::Snapshot)?;
+        .map_err(|e| PgError::Snapshot(Cause(e)))?;
     let level: String = client
         .query_one("SHOW transaction_isolation", &[])
         .await
-        .map_err(PgError::Snapshot)?
+        .map_err(|e| PgError::Snapshot(Cause(e)))?
         .get(0);
     if level != "repeatable read" {
         return Err(PgError::Isolation(level));
@@ -268,14 +298,14 @@ pub async fn read_unit(
     let copy_err = |cause: tokio_postgres::Error| match cause.code() {
         Some(c) if *c == SqlState::INSUFFICIENT_PRIVILEGE => PgError::Privilege {
             table: table.to_string(),
-            cause,
+            cause: Cause(cause),
         },
         Some(c) if *c == SqlState::UNDEFINED_TABLE => PgError::Dropped {
             table: table.to_string(),
         },
         _ => PgError::Copy {
             table: table.to_string(),
-            cause,
+            cause: Cause(cause),
         },
     };
     let stream = client.copy_out(&query).await.map_err(copy_err)?;
@@ -348,7 +378,10 @@ mod tests {
             "COPY (SELECT \"Id\", \"addr\"::text AS \"addr\" FROM ONLY \"public\".\"My \"\"T\"\"\" WHERE ctid < '(128,0)'::tid) TO STDOUT (FORMAT binary)"
         );
         u.blocks = Some((128, None));
-        assert!(copy_query(&u, &cols).ends_with("WHERE ctid >= '(128,0)'::tid) TO STDOUT (FORMAT binary)"));
+        assert!(
+            copy_query(&u, &cols)
+                .ends_with("WHERE ctid >= '(128,0)'::tid) TO STDOUT (FORMAT binary)")
+        );
         u.blocks = Some((128, Some(256)));
         assert!(copy_query(&u, &cols).contains("ctid >= '(128,0)'::tid AND ctid < '(256,0)'::tid"));
     }

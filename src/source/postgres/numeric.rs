@@ -88,7 +88,10 @@ pub fn to_i128(v: &[u8], precision: u8, scale: i8) -> Result<i128, ValueError> {
 
 /// The value as PostgreSQL would print it (for messages).
 pub fn to_text(v: &[u8]) -> String {
-    let word = |i: usize| v.get(i * 2..i * 2 + 2).map(|b| u16::from_be_bytes([b[0], b[1]]));
+    let word = |i: usize| {
+        v.get(i * 2..i * 2 + 2)
+            .map(|b| u16::from_be_bytes([b[0], b[1]]))
+    };
     let (Some(n), Some(w), Some(sign), Some(dscale)) = (word(0), word(1), word(2), word(3)) else {
         return "(malformed numeric)".into();
     };

@@ -154,6 +154,8 @@ impl PgType {
                 let f = crate::format::json_text_field(f);
                 let mut meta = f.metadata().clone();
                 meta.insert(EXTENSION.to_string(), crate::format::JSON_EXTENSION.into());
+                // the canonical JSON type requires its (empty) metadata
+                meta.insert("ARROW:extension:metadata".to_string(), String::new());
                 f.with_metadata(meta)
             }
             _ => f,
@@ -267,7 +269,10 @@ mod tests {
         assert_eq!(numeric_typmod((10 << 16 | 2) + 4), Some((10, 2)));
         assert_eq!(numeric_typmod(-1), None);
         // numeric(5, -2): the scale is 11 bits, two's complement
-        assert_eq!(numeric_typmod((5 << 16 | (0x7ff & -2i32)) + 4), Some((5, -2)));
+        assert_eq!(
+            numeric_typmod((5 << 16 | (0x7ff & -2i32)) + 4),
+            Some((5, -2))
+        );
         let u = UnconstrainedNumeric::Decimal;
         assert_eq!(
             scalar("numeric", -1, u).unwrap().ty,
@@ -295,10 +300,7 @@ mod tests {
             elem: Box::new(PgType::Int4),
             dims: 2,
         };
-        assert_eq!(
-            a.arrow().to_string(),
-            "List(List(Int32))"
-        );
+        assert_eq!(a.arrow().to_string(), "List(List(Int32))");
         let u = PgType::Uuid.field("id");
         assert_eq!(
             u.metadata().get(EXTENSION).map(String::as_str),

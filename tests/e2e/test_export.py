@@ -1,0 +1,391 @@
+"""`inlet export`: PostgreSQL tables into files, checked against what psql returns and read
+back by independent readers (pyarrow, DuckDB). Every test makes its own schema in the test
+database (scripts/pg.sh) and drops it afterwards."""
+
+from __future__ import annotations
+
+import datetime as dt
+import decimal
+import json
+import os
+import signal
+import subprocess
+import threading
+import time
+import uuid
+from pathlib import Path
+
+import pyarrow.parquet as pq
+import pytest
+
+from storage_helpers import BACKENDS, assert_no_secrets, backend_config, fetch, unique
+
+
+def psql(url: str, sql: str) -> str:
+    p = subprocess.run(["psql", url, "-X", "-q", "-v", "ON_ERROR_STOP=1", "-At", "-c", sql],
+                       capture_output=True, text=True, timeout=300)
+    assert p.returncode == 0, p.stderr
+    return p.stdout
+
+
+@pytest.fixture
+def schema(pg_url):
+    name = "x_" + uuid.uuid4().hex[:8]
+    psql(pg_url, f"CREATE SCHEMA {name}")
+    yield name
+    psql(pg_url, f"DROP SCHEMA {name} CASCADE")
+
+
+@pytest.fixture
+def export(inlet_bin, child_env, tmp_path):
+    def run(*args, env=None, timeout=600, config=None):
+        cmd = [str(inlet_bin), "export", *map(str, args)]
+        if config is not None:
+            cfg = tmp_path / f"export-{uuid.uuid4().hex[:6]}.json"
+            cfg.write_text(json.dumps(config))
+            cmd += ["--config", str(cfg)]
+        return subprocess.run(cmd, capture_output=True, text=True, env=child_env(env),
+                              timeout=timeout)
+
+    return run
+
+
+def explain(p) -> str:
+    return f"exit {p.returncode}\nstdout:\n{p.stdout}\nstderr:\n{p.stderr}"
+
+
+TYPES_DDL = """
+CREATE TYPE {s}.mood AS ENUM ('sad', 'happy');
+CREATE DOMAIN {s}.posint AS integer CHECK (VALUE > 0);
+CREATE TYPE {s}.pair AS (a integer, b text);
+CREATE TABLE {s}.types (
+  id int PRIMARY KEY,
+  i2 smallint, i4 integer, i8 bigint, o oid,
+  r real, d double precision,
+  n38 numeric(38,10), n10 numeric(10,2), nu numeric, nneg numeric(5,-2),
+  b boolean,
+  t text, vc varchar(20), c5 char(5), nm name,
+  e {s}.mood, dom {s}.posint,
+  by bytea, u uuid, j json, jb jsonb,
+  da date, ts timestamp, tz timestamptz, ti time, iv interval,
+  ai int[], at text[], a2 int[][], comp {s}.pair,
+  inet_ inet, money_ money, bits bit(4)
+);
+INSERT INTO {s}.types VALUES
+ (1, -32768, -2147483648, -9223372036854775808, 4294967295,
+  1.5, -2.25e300,
+  1234567890123456789012345678.1234567890, -12345678.91, 0.000000000000000001, 12300,
+  true,
+  'héllo ✓ 𝄞', '', 'ab', 'nm',
+  'happy', 7,
+  '\\x00ff10', 'a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11', '{{"k" : [1, 2]}}', '{{"b": {{"c": null}}, "a": 1}}',
+  '0001-01-01', '9999-12-31 23:59:59.999999', '2024-03-05 07:08:09.123456+02', '23:59:59.999999',
+  '1 year 2 months 3 days 04:05:06.000007',
+  '{{1,NULL,3}}', '{{}}', '{{{{1,2}},{{3,4}}}}', ROW(5, NULL),
+  '192.168.0.1/24', 12.34, B'1010'),
+ (2, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL,
+  NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL,
+  NULL, NULL, NULL);
+CREATE TABLE {s}."MixedCase Table" ("Id" int, "Ünïcode col" text);
+INSERT INTO {s}."MixedCase Table" VALUES (1, 'x'), (2, NULL);
+"""
+
+
+def test_every_type_lands_exact_in_parquet(pg_url, schema, export, tmp_path):
+    psql(pg_url, TYPES_DDL.format(s=schema))
+    out = tmp_path / "lake"
+    p = export("--source", pg_url, "--output-dir", out, "-i", f"{schema}.*")
+    assert p.returncode == 0, explain(p)
+    folder = out / schema / "types"
+    assert (folder / "_SUCCESS").exists()
+    manifest = json.loads((folder / "_manifest.json").read_text())
+    assert manifest["rows"] == 2 and manifest["parts"][0]["path"].endswith("part-00000.parquet")
+    t = pq.read_table(folder / "part-00000.parquet")
+    f = {x.name: x.type for x in t.schema}
+    assert str(f["i2"]) == "int16" and str(f["i4"]) == "int32" and str(f["i8"]) == "int64"
+    assert str(f["n38"]) == "decimal128(38, 10)" and str(f["n10"]) == "decimal128(10, 2)"
+    assert str(f["nu"]) == "decimal128(38, 18)" and str(f["nneg"]) == "decimal128(7, 0)"
+    assert str(f["ts"]) == "timestamp[us]" and str(f["tz"]) == "timestamp[us, tz=UTC]"
+    assert str(f["da"]) == "date32[day]" and str(f["ti"]) == "time64[us]"
+    assert str(f["ai"]) == "list<item: int32>" and str(f["a2"]) == "list<item: list<item: int32>>"
+    assert str(f["by"]) == "binary"
+    # uuid: 16 bytes with Parquet's UUID logical type
+    col = pq.ParquetFile(folder / "part-00000.parquet").schema.column(
+        t.schema.get_field_index("u"))
+    assert "UUID" in str(col.logical_type), col.logical_type
+    jcol = pq.ParquetFile(folder / "part-00000.parquet").schema.column(
+        t.schema.get_field_index("jb"))
+    assert "JSON" in str(jcol.logical_type), jcol.logical_type
+    rows = {r["id"]: r for r in t.to_pylist()}
+    r = rows[1]
+    assert (r["i2"], r["i4"], r["i8"], r["o"]) == (-32768, -2**31, -2**63, 4294967295)
+    assert r["r"] == 1.5 and r["d"] == -2.25e300
+    assert r["n38"] == decimal.Decimal("1234567890123456789012345678.1234567890")
+    assert r["n10"] == decimal.Decimal("-12345678.91")
+    assert r["nu"] == decimal.Decimal("0.000000000000000001")
+    assert r["nneg"] == decimal.Decimal("12300")
+    assert r["b"] is True
+    assert (r["t"], r["vc"], r["c5"], r["nm"]) == ("héllo ✓ 𝄞", "", "ab   ", "nm")
+    assert (r["e"], r["dom"]) == ("happy", 7)
+    assert r["by"] == b"\x00\xff\x10"
+    got = r["u"] if isinstance(r["u"], uuid.UUID) else uuid.UUID(bytes=r["u"])
+    assert got == uuid.UUID("a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11")
+    # json exactly as PostgreSQL keeps it; jsonb as PostgreSQL prints it
+    assert r["j"] == psql(pg_url, f"SELECT j FROM {schema}.types WHERE id = 1").strip()
+    assert r["jb"] == psql(pg_url, f"SELECT jb FROM {schema}.types WHERE id = 1").strip()
+    assert r["da"] == dt.date(1, 1, 1)
+    assert r["ts"] == dt.datetime(9999, 12, 31, 23, 59, 59, 999999)
+    assert r["tz"] == dt.datetime(2024, 3, 5, 5, 8, 9, 123456, tzinfo=dt.timezone.utc)
+    assert r["ti"] == dt.time(23, 59, 59, 999999)
+    assert r["iv"] == {"months": 14, "days": 3, "microseconds": 14706000007}
+    assert r["ai"] == [1, None, 3] and r["at"] == [] and r["a2"] == [[1, 2], [3, 4]]
+    assert r["comp"] == {"a": 5, "b": None}
+    # types without an exact Arrow form: their text output
+    assert r["inet_"] == "192.168.0.1/24" and r["bits"] == "1010"
+    assert r["money_"] == psql(pg_url, f"SELECT money_ FROM {schema}.types WHERE id = 1").strip()
+    assert all(v is None for k, v in rows[2].items() if k != "id"), rows[2]
+    mixed = pq.read_table(out / schema / "MixedCase Table" / "part-00000.parquet").to_pylist()
+    assert mixed == [{"Id": 1, "Ünïcode col": "x"}, {"Id": 2, "Ünïcode col": None}]
+    # JSONL: uuid as its text, json as JSON, nested as JSON
+    p = export("--source", pg_url, "--output-dir", tmp_path / "jsonl", "-i", f"{schema}.types",
+               "--format", "jsonl")
+    assert p.returncode == 0, explain(p)
+    lines = (tmp_path / "jsonl" / schema / "types" / "part-00000.jsonl").read_text().splitlines()
+    first = {json.loads(x)["id"]: json.loads(x) for x in lines}[1]
+    assert first["u"] == "a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11"
+    assert first["jb"] == {"a": 1, "b": {"c": None}} and first["j"] == {"k": [1, 2]}
+    assert first["a2"] == [[1, 2], [3, 4]] and first["comp"] == {"a": 5, "b": None}
+    assert first["n38"] in ("1234567890123456789012345678.1234567890",
+                            1234567890123456789012345678.1234567890)
+
+
+def test_duckdb_reads_the_export_and_csv_matches(pg_url, schema, export, tmp_path):
+    import duckdb
+
+    psql(pg_url, f"CREATE TABLE {schema}.orders AS SELECT g AS id, (g * 1.25)::numeric(12,2) AS "
+                 f"amount, 'o' || g AS name FROM generate_series(1, 5000) g")
+    out = tmp_path / "lake"
+    for fmt in ("parquet", "csv"):
+        p = export("--source", pg_url, "--output-dir", out / fmt, "-i", f"{schema}.orders",
+                   "--format", fmt)
+        assert p.returncode == 0, explain(p)
+    con = duckdb.connect()
+    pq_sum = con.sql(f"SELECT count(*), sum(amount), sum(id) FROM "
+                     f"'{out}/parquet/{schema}/orders/*.parquet'").fetchall()[0]
+    csv_sum = con.sql(f"SELECT count(*), sum(amount), sum(id) FROM "
+                      f"read_csv('{out}/csv/{schema}/orders/*.csv', header=true)").fetchall()[0]
+    want = psql(pg_url, f"SELECT count(*), sum(amount), sum(id) FROM {schema}.orders").split("|")
+    assert [str(x) for x in pq_sum] == [w.strip() for w in want]
+    assert int(csv_sum[0]) == 5000 and str(csv_sum[2]) == want[2].strip()
+
+
+def test_partitioned_table_once_under_its_own_name(pg_url, schema, export, tmp_path):
+    psql(pg_url, f"""
+        CREATE TABLE {schema}.m (id int, month date) PARTITION BY RANGE (month);
+        CREATE TABLE {schema}.m_2024 PARTITION OF {schema}.m FOR VALUES FROM ('2024-01-01') TO ('2025-01-01');
+        CREATE TABLE {schema}.m_2025 PARTITION OF {schema}.m FOR VALUES FROM ('2025-01-01') TO ('2026-01-01');
+        INSERT INTO {schema}.m SELECT g, '2024-06-01'::date + (g % 400) FROM generate_series(1, 3000) g;
+    """)
+    out = tmp_path / "lake"
+    p = export("--source", pg_url, "--output-dir", out, "-i", f"{schema}.*", "--parallel", "2")
+    assert p.returncode == 0, explain(p)
+    assert sorted(x.name for x in (out / schema).iterdir()) == ["m"]
+    ids = pq.read_table(out / schema / "m").column("id").to_pylist()
+    assert sorted(ids) == list(range(1, 3001))
+
+
+def test_parallel_ranges_share_one_snapshot_while_the_source_changes(pg_url, schema, export,
+                                                                     tmp_path):
+    """Rows move between blocks (UPDATE writes a new version elsewhere) while eight ranges are
+    read on two connections: in one snapshot every id appears once and the total is constant."""
+    n = 60_000
+    psql(pg_url, f"CREATE TABLE {schema}.moving (id int PRIMARY KEY, v int, pad text); "
+                 f"INSERT INTO {schema}.moving SELECT g, 1, repeat('x', 100) FROM "
+                 f"generate_series(1, {n}) g")
+    psql(pg_url, f"VACUUM ANALYZE {schema}.moving")
+    stop = threading.Event()
+    changes = [0]
+
+    def writer():
+        import random
+        con = subprocess.Popen(["psql", pg_url, "-X", "-q"], stdin=subprocess.PIPE,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, text=True)
+        while not stop.is_set():
+            a, b = random.randrange(1, n + 1), random.randrange(1, n + 1)
+            # moves one unit from a to b: the sum stays n, rows move to new blocks
+            con.stdin.write(f"BEGIN; UPDATE {schema}.moving SET v = v - 1 WHERE id = {a}; "
+                            f"UPDATE {schema}.moving SET v = v + 1 WHERE id = {b}; COMMIT;\n")
+            con.stdin.flush()
+            changes[0] += 1
+            time.sleep(0.001)
+        con.stdin.close()
+        con.wait()
+
+    th = threading.Thread(target=writer)
+    th.start()
+    try:
+        time.sleep(0.5)
+        out = tmp_path / "lake"
+        p = export("--source", pg_url, "--output-dir", out, "-i", f"{schema}.moving",
+                   "--parallel", "2", "--range-size", "512kB", "--max-file-rows", "20000")
+    finally:
+        stop.set()
+        th.join()
+    assert p.returncode == 0, explain(p)
+    assert changes[0] > 10, "the writer did not run during the export"
+    t = pq.read_table(out / schema / "moving", columns=["id", "v"])
+    ids = t.column("id").to_pylist()
+    assert len(ids) == n and len(set(ids)) == n
+    assert sum(t.column("v").to_pylist()) == n
+    manifest = json.loads((out / schema / "moving" / "_manifest.json").read_text())
+    assert manifest["rows"] == n and len(manifest["parts"]) >= 3
+
+
+def test_rerun_replaces_and_a_killed_run_leaves_no_success_marker(pg_url, schema, export,
+                                                                  inlet_bin, child_env, tmp_path):
+    psql(pg_url, f"CREATE TABLE {schema}.big AS SELECT g AS id, md5(g::text) AS h FROM "
+                 f"generate_series(1, 400000) g")
+    out = tmp_path / "lake"
+    folder = out / schema / "big"
+    # killed mid-copy: some parts may be there, _SUCCESS is not
+    proc = subprocess.Popen([str(inlet_bin), "export", "--source", pg_url, "--output-dir", str(out),
+                             "-i", f"{schema}.big", "--max-file-rows", "20000", "--parallel", "1"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=child_env())
+    deadline = time.time() + 60
+    while time.time() < deadline and not list(folder.glob("part-*")):
+        time.sleep(0.02)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert not (folder / "_SUCCESS").exists()
+    # a re-run leaves exactly this run's rows
+    p = export("--source", pg_url, "--output-dir", out, "-i", f"{schema}.big",
+               "--max-file-rows", "150000")
+    assert p.returncode == 0, explain(p)
+    assert (folder / "_SUCCESS").exists()
+    ids = pq.read_table(folder).column("id").to_pylist()
+    assert sorted(ids) == list(range(1, 400001))
+    # the table shrinks: the next full copy replaces the old parts
+    psql(pg_url, f"DELETE FROM {schema}.big WHERE id > 1000")
+    p = export("--source", pg_url, "--output-dir", out, "-i", f"{schema}.big")
+    assert p.returncode == 0, explain(p)
+    parts = sorted(x.name for x in folder.glob("part-*"))
+    assert len(parts) == 1, parts
+    assert sorted(pq.read_table(folder).column("id").to_pylist()) == list(range(1, 1001))
+    manifest = json.loads((folder / "_manifest.json").read_text())
+    assert [x["path"].rsplit("/", 1)[1] for x in manifest["parts"]] == parts
+
+
+def test_failures_say_what_to_fix(pg_url, schema, export, tmp_path):
+    from urllib.parse import urlsplit
+
+    u = urlsplit(pg_url)
+    out = tmp_path / "lake"
+    bad = f"postgresql://{u.username}:wrong-password-123@{u.hostname}:{u.port}{u.path}"
+    p = export("--source", bad, "--output-dir", out)
+    assert p.returncode == 6 and "login refused" in p.stderr, explain(p)
+    assert "wrong-password-123" not in p.stdout + p.stderr
+    p = export("--source", f"postgresql://{u.username}:{u.password}@{u.hostname}:{u.port}/no_such_db",
+               "--output-dir", out)
+    assert p.returncode == 6 and "no_such_db" in p.stderr and "does not exist" in p.stderr, explain(p)
+    assert f":{u.password}@" not in p.stderr
+    p = export("--source", f"postgresql://{u.username}:{u.password}@127.0.0.1:9/db",
+               "--output-dir", out)
+    assert p.returncode == 6 and "cannot connect" in p.stderr, explain(p)
+    p = export("--source", pg_url, "--output-dir", out, "-i", f"{schema}.nothing_here")
+    assert p.returncode == 3 and f"{schema}.nothing_here" in p.stderr, explain(p)
+    # a table the user may not read: named, with the privilege; the other table still lands
+    psql(pg_url, f"CREATE TABLE {schema}.secret (id int); CREATE TABLE {schema}.open (id int); "
+                 f"INSERT INTO {schema}.open VALUES (1); REVOKE SELECT ON {schema}.secret FROM CURRENT_USER")
+    p = export("--source", pg_url, "--output-dir", out, "-i", f"{schema}.secret,{schema}.open")
+    assert p.returncode == 7, explain(p)
+    assert f"{schema}.secret" in p.stderr and "grant SELECT" in p.stderr, explain(p)
+    assert (out / schema / "open" / "_SUCCESS").exists()
+    assert not (out / schema / "secret" / "_SUCCESS").exists()
+    # numeric that does not fit: table, column and value named
+    psql(pg_url, f"CREATE TABLE {schema}.ratio AS SELECT 1::numeric / 7 AS r")
+    p = export("--source", pg_url, "--output-dir", out, "-i", f"{schema}.ratio")
+    assert p.returncode == 7 and "column 'r'" in p.stderr and "0.142857" in p.stderr, explain(p)
+    p = export("--source", pg_url, "--output-dir", out, "-i", f"{schema}.ratio", "--numeric", "text")
+    assert p.returncode == 0, explain(p)
+    assert pq.read_table(out / schema / "ratio").column("r").to_pylist() == [
+        psql(pg_url, f"SELECT r FROM {schema}.ratio").strip()]
+
+
+def test_infinite_timestamps_are_a_choice(pg_url, schema, export, tmp_path):
+    psql(pg_url, f"CREATE TABLE {schema}.inf (d date, t timestamptz); "
+                 f"INSERT INTO {schema}.inf VALUES ('infinity', '-infinity')")
+    out = tmp_path / "lake"
+    p = export("--source", pg_url, "--output-dir", out, "-i", f"{schema}.inf")
+    assert p.returncode == 7 and "infinity date" in p.stderr and "--infinity" in p.stderr, explain(p)
+    p = export("--source", pg_url, "--output-dir", out, "-i", f"{schema}.inf", "--infinity", "null")
+    assert p.returncode == 0, explain(p)
+    assert pq.read_table(out / schema / "inf").to_pylist() == [{"d": None, "t": None}]
+    p = export("--source", pg_url, "--output-dir", out, "-i", f"{schema}.inf", "--infinity", "clamp")
+    assert p.returncode == 0, explain(p)
+    row = pq.read_table(out / schema / "inf").to_pylist()[0]
+    assert row["d"] == dt.date(9999, 12, 31) and row["t"].year == 1
+
+
+def test_dry_run_plans_without_writing(pg_url, schema, export, tmp_path):
+    psql(pg_url, f"CREATE TABLE {schema}.a (id int, n numeric(10,2)); "
+                 f"CREATE VIEW {schema}.v AS SELECT * FROM {schema}.a")
+    out = tmp_path / "lake"
+    p = export("--source", pg_url, "--output-dir", out, "-i", f"{schema}.*", "--dry-run")
+    assert p.returncode == 0, explain(p)
+    assert f"{schema}.a (table, 2 columns)" in p.stdout
+    assert "numeric(10,2)" not in p.stdout or "Decimal128(10, 2)" in p.stdout
+    assert f"{schema}.v" not in p.stdout, "views only when asked for"
+    assert not out.exists() or not any(out.rglob("*"))
+    p = export("--source", pg_url, "--output-dir", out, "-i", f"{schema}.*", "--dry-run",
+               "--include-views")
+    assert f"{schema}.v (view" in p.stdout, explain(p)
+
+
+def test_lakexpress_auth_file_and_flag_spellings(pg_url, schema, export, tmp_path):
+    from urllib.parse import urlsplit
+
+    u = urlsplit(pg_url)
+    psql(pg_url, f"CREATE TABLE {schema}.t1 AS SELECT 1 AS id; "
+                 f"CREATE TABLE {schema}.t2 AS SELECT 2 AS id; CREATE TABLE {schema}.t3 AS SELECT 3 AS id")
+    auth = tmp_path / "auth.json"
+    auth.write_text(json.dumps({
+        "pg_01": {"ds_type": "postgres", "auth_mode": "classic",
+                  "info": {"username": u.username, "password": "$env{MY_PG_PASSWORD}",
+                           "server": u.hostname, "port": u.port, "database": u.path[1:]}},
+        "local_01": {"storage_type": "local", "info": {"path": str(tmp_path / "lake")}},
+    }))
+    p = export("-a", auth, "--source_db_auth_id", "pg_01", "--target_storage_id", "local_01",
+               "--sub_path", "erp/daily", "-i", f"{schema}.t1,{schema}.t2", "-e", f"{schema}.t2",
+               "--n_jobs", "2", env={"MY_PG_PASSWORD": u.password})
+    assert p.returncode == 0, explain(p)
+    root = tmp_path / "lake" / "erp" / "daily" / schema
+    assert sorted(x.name for x in root.iterdir()) == ["t1"]
+    assert f":{u.password}@" not in p.stdout + p.stderr
+    # the password from PGPASSWORD and from a pgpass file
+    no_pw = f"postgresql://{u.username}@{u.hostname}:{u.port}{u.path}"
+    p = export("--source", no_pw, "--output-dir", tmp_path / "l2", "-i", f"{schema}.t3",
+               env={"PGPASSWORD": u.password})
+    assert p.returncode == 0, explain(p)
+    pgpass = tmp_path / "pgpass"
+    pgpass.write_text(f"{u.hostname}:{u.port}:*:{u.username}:{u.password}\n")
+    pgpass.chmod(0o600)
+    p = export("--source", no_pw, "--output-dir", tmp_path / "l3", "-i", f"{schema}.t3",
+               env={"PGPASSFILE": str(pgpass)})
+    assert p.returncode == 0, explain(p)
+
+
+@pytest.mark.parametrize("backend", [b for b in BACKENDS if b != "local"])
+def test_export_to_every_backend(backend, pg_url, schema, export, tmp_path):
+    psql(pg_url, f"CREATE TABLE {schema}.orders AS SELECT g AS id, (g / 3.0)::numeric(12,4) AS x "
+                 f"FROM generate_series(1, 2000) g")
+    prefix = unique("export")
+    cfg = backend_config(backend, prefix)
+    p = export("--source", pg_url, "-i", f"{schema}.orders", config=cfg)
+    assert p.returncode == 0, explain(p)
+    assert_no_secrets(p)
+    local = fetch(backend, prefix, tmp_path / "mirror")
+    folder = local / schema / "orders"
+    assert (folder / "_SUCCESS").exists(), sorted(str(x) for x in local.rglob("*"))
+    t = pq.read_table(folder / "part-00000.parquet")
+    assert t.num_rows == 2000
+    assert t.column("x").to_pylist()[2] == decimal.Decimal("1.0000")
