@@ -199,22 +199,10 @@ async fn copy_table(
     let read = futures::stream::iter(units)
         .map(|unit| {
             let tx = tx.clone();
-            let schema = Arc::clone(&schema);
             let id = snapshot_id.clone();
-            let name = name.clone();
             async move {
                 let client = postgres::join_snapshot(&ctx.source, &id).await?;
-                postgres::read_unit(
-                    &client,
-                    &name,
-                    &unit,
-                    &rel.columns,
-                    schema,
-                    ctx.read,
-                    &tx,
-                    progress,
-                )
-                .await
+                postgres::read_unit(&client, rel, &unit, ctx.read, &tx, progress).await
             }
         })
         .buffer_unordered(ctx.parallel)
@@ -234,7 +222,7 @@ async fn copy_table(
         (Ok(_), Some(w)) => w,
         (Ok(_), None) => Err(ExportError::Table {
             table: name,
-            source: table::TableError::WriterGone,
+            source: Box::new(table::TableError::WriterGone),
         }),
     }
 }
@@ -254,7 +242,7 @@ fn write_table(
 ) -> Result<Vec<Written>, ExportError> {
     let fail = |source| ExportError::Table {
         table: names.stream.clone(),
-        source,
+        source: Box::new(source),
     };
     table.begin_copy(&names).map_err(fail)?;
     let mut written = Vec::new();

@@ -64,7 +64,7 @@ pub enum ExportError {
         table: String,
         /// Why.
         #[source]
-        source: TableError,
+        source: Box<TableError>,
     },
     /// The rows written are not the rows read.
     #[error(
@@ -113,9 +113,7 @@ impl ExportError {
             | ExportError::NoMatch(_)
             | ExportError::Empty
             | ExportError::DeltaNotYet => Failure::Config,
-            ExportError::Source(e) if matches!(e, PgError::Url(..) | PgError::Tls(_)) => {
-                Failure::Config
-            }
+            ExportError::Source(PgError::Url(..) | PgError::Tls(_)) => Failure::Config,
             ExportError::Source(_) => Failure::Source,
             ExportError::Storage(e) if e.is_config() => Failure::Config,
             ExportError::Storage(_) => Failure::Destination,

@@ -232,7 +232,7 @@ impl Table for FileTables {
             .store
             .block_on(self.store.list(&dir))
             .map_err(storage)?;
-        if existing.iter().any(|p| *p == marker) {
+        if existing.contains(&marker) {
             self.store
                 .block_on(self.store.delete(&marker))
                 .map_err(storage)?;

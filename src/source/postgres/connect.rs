@@ -52,7 +52,7 @@ impl Source {
             config.user(&user);
         }
         if config.get_hosts().is_empty() {
-            config.host(&var(env, "PGHOST").unwrap_or_else(|| "localhost".into()));
+            config.host(var(env, "PGHOST").unwrap_or_else(|| "localhost".into()));
         }
         if config.get_dbname().is_none() {
             let db = var(env, "PGDATABASE")
@@ -86,18 +86,18 @@ impl Source {
             _ => None,
         };
         let mut config = Config::new();
-        config.host(&get("server").unwrap_or_else(|| "localhost".into()));
+        config.host(get("server").unwrap_or_else(|| "localhost".into()));
         if let Some(p) = get("port") {
             let port = p
                 .parse()
                 .map_err(|_| PgError::Url(format!("port {p}"), "not a port number".into()))?;
             config.port(port);
         }
-        config.user(&get("username").unwrap_or_else(|| "postgres".into()));
+        config.user(get("username").unwrap_or_else(|| "postgres".into()));
         if let Some(p) = get("password") {
             config.password(p);
         }
-        config.dbname(&get("database").unwrap_or_else(|| "postgres".into()));
+        config.dbname(get("database").unwrap_or_else(|| "postgres".into()));
         config.connect_timeout(Duration::from_secs(10));
         config.application_name("inlet export");
         let shown = shown(&config);
@@ -256,13 +256,15 @@ fn split_pgpass(line: &str) -> Vec<String> {
     while let Some(c) = chars.next() {
         match c {
             '\\' => {
-                if let Some(n) = chars.next() {
-                    out.last_mut().map(|s| s.push(n));
+                if let (Some(n), Some(s)) = (chars.next(), out.last_mut()) {
+                    s.push(n);
                 }
             }
             ':' if out.len() < 5 => out.push(String::new()),
             c => {
-                out.last_mut().map(|s| s.push(c));
+                if let Some(s) = out.last_mut() {
+                    s.push(c);
+                }
             }
         }
     }

@@ -122,7 +122,7 @@ pub enum Column {
     /// time
     Time(Time64MicrosecondBuilder),
     /// interval
-    Interval(Interval),
+    Interval(Box<Interval>),
     /// arrays
     List(Box<List>),
     /// composites
@@ -197,12 +197,12 @@ impl Column {
                 TimestampMicrosecondBuilder::with_capacity(rows).with_timezone("UTC"),
             ),
             PgType::Time => Column::Time(Time64MicrosecondBuilder::with_capacity(rows)),
-            PgType::Interval => Column::Interval(Interval {
+            PgType::Interval => Column::Interval(Box::new(Interval {
                 months: Int32Builder::with_capacity(rows),
                 days: Int32Builder::with_capacity(rows),
                 micros: Int64Builder::with_capacity(rows),
                 nulls: NullBufferBuilder::new(rows),
-            }),
+            })),
             PgType::Array { elem, dims } => Column::List(Box::new(List::new(elem, *dims, rows))),
             PgType::Composite(fields) => Column::Struct(Composite {
                 fields: fields.iter().map(|(n, t)| t.field(n)).collect(),

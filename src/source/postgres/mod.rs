@@ -280,19 +280,20 @@ pub struct ReadSettings {
     pub infinity: Infinity,
 }
 
-/// Reads `unit` on `client` and sends its batches to `tx`; returns the rows
-/// read. `table` names the exported table in messages; `progress` counts
-/// rows as they are decoded.
+/// Reads `unit` of `rel` on `client` and sends its batches to `tx`;
+/// returns the rows read. `progress` counts rows as they are decoded.
 pub async fn read_unit(
     client: &Client,
-    table: &str,
+    rel: &crate::source::Relation,
     unit: &ReadUnit,
-    columns: &[SourceColumn],
-    schema: arrow_schema::SchemaRef,
     settings: ReadSettings,
     tx: &mpsc::Sender<RecordBatch>,
     progress: &crate::source::Progress,
 ) -> Result<u64, PgError> {
+    let name = rel.qualified();
+    let table = name.as_str();
+    let columns = &rel.columns;
+    let schema = rel.arrow_schema();
     let query = copy_query(unit, columns);
     tracing::debug!(table, %query, "COPY");
     let copy_err = |cause: tokio_postgres::Error| match cause.code() {
