@@ -1,0 +1,49 @@
+#!/usr/bin/env bash
+# The `inlet export` benchmark (bench/export_bench.py): TPC-H SF1 lineitem in the test
+# PostgreSQL (scripts/pg.sh), through inlet, DuckDB's postgres extension and binary COPY to
+# /dev/null, interleaved. Never builds inlet: build the release binary first.
+#   bash bench/export.sh [--runs N] [--engines inlet,duckdb,copy_x1,copy_x2]
+# Sets up once: a venv at ~/.cache/inlet/bench-venv with duckdb 1.5.5 and its postgres_scanner
+# and tpch extensions (loaded by file path), and the table tpch.lineitem (dbgen sf=1 → CSV → COPY,
+# about two minutes).
+set -euo pipefail
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+root="$(dirname "$here")"
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/inlet/target}"
+inlet="${INLET_BIN:-$CARGO_TARGET_DIR/release/inlet}"
+[ -x "$inlet" ] || { echo "bench/export.sh: no inlet binary at $inlet (cargo build --release)" >&2; exit 2; }
+venv="$HOME/.cache/inlet/bench-venv"
+if [ ! -x "$venv/bin/python" ]; then
+  python3 -m venv "$venv"
+  "$venv/bin/pip" install -q duckdb==1.5.5 duckdb-extension-postgres-scanner==1.5.5 \
+    duckdb-extension-tpch==1.5.5 pyarrow
+fi
+site="$("$venv/bin/python" -c 'import site; print(site.getsitepackages()[0])')"
+scanner="$site/duckdb_extension_postgres_scanner/extensions/v1.5.5/postgres_scanner.duckdb_extension"
+tpch="$site/duckdb_extension_tpch/extensions/v1.5.5/tpch.duckdb_extension"
+"$root/scripts/pg.sh" start >&2
+url="$("$root/scripts/pg.sh" url)?sslmode=disable"
+have="$(psql "$url" -XAtc "SELECT count(*) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = 'tpch' AND c.relname = 'lineitem'")"
+if [ "$have" != 1 ]; then
+  echo "bench/export.sh: generating TPC-H SF1 lineitem (once)" >&2
+  csv="$(mktemp -d)/lineitem.csv"
+  "$venv/bin/python" -c "import duckdb; c = duckdb.connect(); c.execute(\"LOAD '$tpch'\"); c.execute('CALL dbgen(sf=1)'); c.execute(\"COPY lineitem TO '$csv' (HEADER false)\")"
+  psql "$url" -Xq -v ON_ERROR_STOP=1 <<SQL
+CREATE SCHEMA IF NOT EXISTS tpch;
+DROP TABLE IF EXISTS tpch.lineitem;
+CREATE TABLE tpch.lineitem (
+  l_orderkey bigint NOT NULL, l_partkey bigint NOT NULL, l_suppkey bigint NOT NULL,
+  l_linenumber integer NOT NULL, l_quantity numeric(15,2) NOT NULL,
+  l_extendedprice numeric(15,2) NOT NULL, l_discount numeric(15,2) NOT NULL,
+  l_tax numeric(15,2) NOT NULL, l_returnflag char(1) NOT NULL, l_linestatus char(1) NOT NULL,
+  l_shipdate date NOT NULL, l_commitdate date NOT NULL, l_receiptdate date NOT NULL,
+  l_shipinstruct char(25) NOT NULL, l_shipmode char(10) NOT NULL, l_comment varchar(44) NOT NULL,
+  PRIMARY KEY (l_orderkey, l_linenumber));
+\copy tpch.lineitem FROM '$csv' (FORMAT csv)
+VACUUM ANALYZE tpch.lineitem;
+SQL
+  rm -rf "$(dirname "$csv")"
+fi
+# warm the page cache
+psql "$url" -XAqc "COPY tpch.lineitem TO STDOUT (FORMAT binary)" > /dev/null
+exec "$venv/bin/python" "$here/export_bench.py" --url "$url" --inlet "$inlet" --scanner "$scanner" "$@"
