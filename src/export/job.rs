@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use arrow_array::RecordBatch;
 use futures::{StreamExt, TryStreamExt};
 use serde_json::json;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, oneshot};
 
 use super::ExportError;
 use super::report::TableReport;
@@ -22,8 +22,10 @@ use crate::source::{Progress, Relation};
 use crate::storage::Store;
 use crate::table::{self, Commit, Table, TableSettings, Written};
 
-/// Batches in flight between a table's readers and its writer.
-const QUEUE: usize = 4;
+/// Batches in flight between a table's readers and its writer (each
+/// reader also fills one): enough to keep the writer busy, few enough to
+/// keep memory flat.
+const QUEUE: usize = 2;
 
 /// How often progress is logged.
 const PROGRESS_EVERY: Duration = Duration::from_secs(5);
@@ -171,19 +173,25 @@ async fn copy_table(
         schema: safe_segment(&rel.schema),
     };
     let schema = rel.arrow_schema();
-    let table = table::open(
-        ctx.store.clone(),
-        ctx.plan.encoder.clone(),
-        ctx.layout.clone(),
-        ctx.plan.partitions.clone(),
-        TableSettings::Files,
-    );
-    let (tx, rx) = mpsc::channel::<RecordBatch>(QUEUE);
-    let (verdict_tx, verdict_rx) = std_mpsc::channel::<Option<u64>>();
-    let writer = {
+    let open = || {
+        table::open(
+            ctx.store.clone(),
+            ctx.plan.encoder.clone(),
+            ctx.layout.clone(),
+            ctx.plan.partitions.clone(),
+            TableSettings::Files,
+        )
+    };
+    let units = units::units(rel, ctx.parallel, ctx.split_pages);
+    // the finisher marks the copy incomplete before any part is written,
+    // and complete once every writer is done
+    let (ready_tx, ready_rx) = oneshot::channel();
+    let (done_tx, done_rx) = std_mpsc::channel::<Option<(Vec<Written>, u64)>>();
+    let (result_tx, result_rx) = oneshot::channel();
+    {
+        let mut table = open();
         let names = names.clone();
         let schema = Arc::clone(&schema);
-        let (bytes, rows) = (ctx.max_file_bytes, ctx.max_file_rows);
         let manifest = json!({
             "table": name,
             "source": ctx.source.to_string(),
@@ -191,11 +199,38 @@ async fn copy_table(
             "started_at": chrono::Utc::now().to_rfc3339(),
         });
         std::thread::Builder::new()
+            .name("inlet-export-finish".into())
+            .spawn(move || {
+                let began = table.begin_copy(&names).map_err(|e| fail(&names, e));
+                let ok = began.is_ok();
+                let _ = ready_tx.send(began);
+                if ok && let Ok(Some((written, read))) = done_rx.recv() {
+                    let _ = result_tx.send(finish(table, &names, schema, written, read, manifest));
+                }
+            })
+            .map_err(ExportError::Runtime)?;
+    }
+    ready_rx.await.map_err(|_| gone(&name))??;
+    // one writer per connection: encoding, not reading, sets the pace
+    let writers = ctx.parallel.min(units.len()).max(1);
+    let (tx, rx) = mpsc::channel::<RecordBatch>(QUEUE * writers);
+    let rx = Arc::new(std::sync::Mutex::new(rx));
+    let (verdict_tx, _) = tokio::sync::broadcast::channel::<bool>(1);
+    let mut results = Vec::with_capacity(writers);
+    for _ in 0..writers {
+        let (table, names, rx) = (open(), names.clone(), Arc::clone(&rx));
+        let verdict = verdict_tx.subscribe();
+        let (res_tx, res_rx) = oneshot::channel();
+        let (bytes, rows) = (ctx.max_file_bytes, ctx.max_file_rows);
+        std::thread::Builder::new()
             .name("inlet-export-writer".into())
-            .spawn(move || write_table(table, names, schema, rx, verdict_rx, bytes, rows, manifest))
-            .map_err(ExportError::Runtime)?
-    };
-    let units = units::units(rel, ctx.parallel, ctx.split_pages);
+            .spawn(move || {
+                let _ = res_tx.send(write_parts(table, &names, &rx, verdict, bytes, rows));
+            })
+            .map_err(ExportError::Runtime)?;
+        results.push(res_rx);
+    }
+    drop(rx);
     let read = futures::stream::iter(units)
         .map(|unit| {
             let tx = tx.clone();
@@ -211,72 +246,107 @@ async fn copy_table(
         .await;
     drop(tx);
     drop(own);
-    let _ = verdict_tx.send(read.as_ref().ok().copied());
-    let written = tokio::task::spawn_blocking(move || writer.join())
-        .await
-        .ok()
-        .and_then(Result::ok);
-    match (read, written) {
-        (Err(PgError::SinkGone(_)), Some(Err(w))) => Err(w),
+    let _ = verdict_tx.send(read.is_ok());
+    let mut written = Vec::new();
+    let mut failure = None;
+    for r in results {
+        match r.await.map_err(|_| gone(&name)).and_then(|x| x) {
+            Ok(w) => written.extend(w),
+            Err(e) => failure = failure.or(Some(e)),
+        }
+    }
+    match (read, failure) {
+        (Err(PgError::SinkGone(_)), Some(w)) => Err(w),
         (Err(e), _) => Err(e.into()),
-        (Ok(_), Some(w)) => w,
-        (Ok(_), None) => Err(ExportError::Table {
-            table: name,
-            source: Box::new(table::TableError::WriterGone),
-        }),
+        (Ok(_), Some(w)) => Err(w),
+        (Ok(n), None) => {
+            let _ = done_tx.send(Some((written, n)));
+            result_rx.await.map_err(|_| gone(&name))?
+        }
     }
 }
 
-/// The writer thread: batches into part files; once the readers say how
-/// many rows they read, the last part, the count check and the completion.
-#[allow(clippy::too_many_arguments)]
-fn write_table(
-    mut table: Box<dyn Table>,
-    names: TableNames,
-    schema: arrow_schema::SchemaRef,
-    mut rx: mpsc::Receiver<RecordBatch>,
-    verdict: std_mpsc::Receiver<Option<u64>>,
-    max_bytes: u64,
-    max_rows: u64,
-    mut manifest: serde_json::Value,
-) -> Result<Vec<Written>, ExportError> {
-    let fail = |source| ExportError::Table {
+fn fail(names: &TableNames, source: table::TableError) -> ExportError {
+    ExportError::Table {
         table: names.stream.clone(),
         source: Box::new(source),
-    };
-    table.begin_copy(&names).map_err(fail)?;
+    }
+}
+
+fn gone(table: &str) -> ExportError {
+    ExportError::Table {
+        table: table.to_string(),
+        source: Box::new(table::TableError::WriterGone),
+    }
+}
+
+/// A writer thread: batches from the shared queue into part files; when
+/// the readers are done and succeeded, its last part.
+fn write_parts(
+    mut table: Box<dyn Table>,
+    names: &TableNames,
+    rx: &std::sync::Mutex<mpsc::Receiver<RecordBatch>>,
+    mut verdict: tokio::sync::broadcast::Receiver<bool>,
+    max_bytes: u64,
+    max_rows: u64,
+) -> Result<Vec<Written>, ExportError> {
     let mut written = Vec::new();
     let (mut rows, mut bytes) = (0u64, 0u64);
-    let commit = |t: &mut Box<dyn Table>, batches: Vec<RecordBatch>| {
+    let commit = |t: &mut Box<dyn Table>| {
         t.commit(Commit {
-            names: &names,
+            names,
             keys: &[],
-            batches,
+            batches: Vec::new(),
             state: None,
         })
+        .map_err(|e| fail(names, e))
     };
-    while let Some(b) = rx.blocking_recv() {
+    loop {
+        // the lock makes the queue multi-consumer: whoever holds it waits for the next batch
+        let next = match rx.lock() {
+            Ok(mut q) => q.blocking_recv(),
+            Err(_) => None,
+        };
+        let Some(b) = next else { break };
         rows += b.num_rows() as u64;
         bytes += b.get_array_memory_size() as u64;
-        table.add_rows(&names, vec![b]).map_err(fail)?;
+        table.add_rows(names, vec![b]).map_err(|e| fail(names, e))?;
         if rows >= max_rows || bytes >= max_bytes {
-            written.extend(commit(&mut table, Vec::new()).map_err(fail)?);
+            written.extend(commit(&mut table)?);
             rows = 0;
             bytes = 0;
         }
     }
     // the readers failed: nothing more is written, the copy stays incomplete
-    let Ok(Some(read)) = verdict.recv() else {
+    if verdict.blocking_recv() != Ok(true) {
         return Ok(written);
-    };
-    if rows > 0 || written.is_empty() {
-        // an empty table still gets one (empty) part: readers see its columns
-        let last = match written.is_empty() && rows == 0 {
-            true => vec![RecordBatch::new_empty(schema)],
-            false => Vec::new(),
-        };
-        written.extend(commit(&mut table, last).map_err(fail)?);
     }
+    if rows > 0 {
+        written.extend(commit(&mut table)?);
+    }
+    Ok(written)
+}
+
+/// Every part is durable: the row count check, then the completion.
+fn finish(
+    mut table: Box<dyn Table>,
+    names: &TableNames,
+    schema: arrow_schema::SchemaRef,
+    mut written: Vec<Written>,
+    read: u64,
+    mut manifest: serde_json::Value,
+) -> Result<Vec<Written>, ExportError> {
+    if written.is_empty() {
+        // an empty table still gets one (empty) part: readers see its columns
+        let empty = table.commit(Commit {
+            names,
+            keys: &[],
+            batches: vec![RecordBatch::new_empty(schema)],
+            state: None,
+        });
+        written = empty.map_err(|e| fail(names, e))?;
+    }
+    written.sort_by(|a, b| a.path.cmp(&b.path));
     let total: u64 = written.iter().map(|w| w.rows as u64).sum();
     if total != read {
         return Err(ExportError::RowCount {
@@ -292,7 +362,7 @@ fn write_table(
         .map(|w| json!({"path": w.path, "rows": w.rows, "bytes": w.bytes}))
         .collect();
     table
-        .complete_copy(&names, &written, &manifest)
-        .map_err(fail)?;
+        .complete_copy(names, &written, &manifest)
+        .map_err(|e| fail(names, e))?;
     Ok(written)
 }

@@ -161,8 +161,8 @@ pub struct ExportOptions {
 
 /// Rows per decoded batch, and its wire-byte bound.
 const BATCH: BatchLimits = BatchLimits {
-    rows: 65_536,
-    bytes: 8 << 20,
+    rows: 32_768,
+    bytes: 4 << 20,
 };
 
 /// Runs an export; `cfg` holds the destination, format, layout and storage

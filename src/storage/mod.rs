@@ -377,6 +377,44 @@ impl Store {
         self.with_region(r).await
     }
 
+    /// On a local folder, removes what interrupted uploads left under
+    /// `rel_dir`: object_store writes `name#N` and renames it when complete,
+    /// so a killed process leaves the `#N` file behind, unlisted but visible
+    /// to readers of the folder. Object stores keep no such thing. Returns
+    /// how many were removed.
+    pub fn remove_local_leftovers(&self, rel_dir: &str) -> Result<usize, StorageError> {
+        let Location::Local { path } = &self.location else {
+            return Ok(0);
+        };
+        let root = std::path::Path::new(path).join(rel_dir);
+        let mut removed = 0;
+        let mut dirs = vec![root];
+        while let Some(d) = dirs.pop() {
+            let Ok(entries) = std::fs::read_dir(&d) else {
+                continue; // not there yet: nothing left over
+            };
+            for e in entries.flatten() {
+                let p = e.path();
+                if p.is_dir() {
+                    dirs.push(p);
+                    continue;
+                }
+                let name = e.file_name().to_string_lossy().into_owned();
+                let staged = name
+                    .rsplit_once('#')
+                    .is_some_and(|(_, n)| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()));
+                if staged {
+                    std::fs::remove_file(&p).map_err(|err| StorageError::Destination {
+                        dest: self.display().to_string(),
+                        msg: format!("cannot remove the leftover {}: {err}", p.display()),
+                    })?;
+                    removed += 1;
+                }
+            }
+        }
+        Ok(removed)
+    }
+
     /// Deletes an object.
     pub async fn delete(&self, rel: &str) -> Result<(), StorageError> {
         let path = Self::path(rel)?;
@@ -409,6 +447,25 @@ impl Store {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn leftovers_of_interrupted_local_uploads_are_removed() {
+        let dir = tempfile::tempdir().unwrap();
+        let t = dir.path().join("s/t");
+        std::fs::create_dir_all(t.join("k=v")).unwrap();
+        for f in [
+            "part-00000.parquet",
+            "k=v/part-00001.parquet#12",
+            "notes#draft",
+        ] {
+            std::fs::write(t.join(f), b"x").unwrap();
+        }
+        let store = Store::open(dir.path().to_str().unwrap()).unwrap();
+        assert_eq!(store.remove_local_leftovers("s/t").unwrap(), 1);
+        assert!(t.join("part-00000.parquet").exists() && t.join("notes#draft").exists());
+        assert!(!t.join("k=v/part-00001.parquet#12").exists());
+        assert_eq!(store.remove_local_leftovers("s/none").unwrap(), 0);
+    }
 
     #[test]
     fn create_only_put_and_check() {

@@ -270,6 +270,10 @@ impl Table for FileTables {
                     .map_err(storage)?;
             }
         }
+        let leftovers = self.store.remove_local_leftovers(&dir).map_err(storage)?;
+        if leftovers > 0 {
+            tracing::info!(stream = %names.stream, leftovers, "removed files an interrupted run left");
+        }
         let body = serde_json::to_vec_pretty(manifest).unwrap_or_default();
         self.store
             .block_on(

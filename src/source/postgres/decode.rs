@@ -412,9 +412,21 @@ impl List {
             });
         }
         let mut sizes = [0usize; 6];
+        let mut elements = 1usize;
         for s in sizes.iter_mut().take(ndim) {
             *s = int32(v, &mut at, "array")?.max(0) as usize;
             let _lower = int32(v, &mut at, "array")?;
+            elements = elements.saturating_mul(*s);
+        }
+        // every element takes at least its 4-byte length: a header that
+        // promises more (or a zero-sized dimension, which PostgreSQL never
+        // sends) is malformed, and must not make us build that many lists
+        if sizes[..ndim].contains(&0) || elements > (v.len() - at) / 4 {
+            return Err(ValueError::Length {
+                ty: "array",
+                len: v.len(),
+                expected: "4 bytes or more per element its dimensions promise",
+            });
         }
         self.fill(&sizes[..ndim], v, &mut at, inf)
     }
@@ -652,6 +664,27 @@ mod tests {
         let s = a.as_struct();
         assert_eq!(s.column(0).as_primitive::<Int32Type>().value(0), 14);
         assert_eq!(s.column(1).as_primitive::<Int32Type>().value(0), 3);
+    }
+
+    #[test]
+    fn array_headers_that_promise_more_than_they_hold_are_refused() {
+        // found by the copy_decoder fuzz target: dimensions [2^31 - 1, 0] made the decoder
+        // build two billion empty lists from a 28-byte value
+        let ty = PgType::Array {
+            elem: Box::new(PgType::Int4),
+            dims: 2,
+        };
+        let mut v = Vec::new();
+        for x in [2i32, 0, 23, i32::MAX, 1, 0, 1] {
+            v.extend(x.to_be_bytes());
+        }
+        let mut c = Column::new(&ty, 1);
+        assert!(c.append(&v, Infinity::Error).is_err());
+        let mut v = Vec::new();
+        for x in [1i32, 0, 23, 1000, 1] {
+            v.extend(x.to_be_bytes());
+        }
+        assert!(c.append(&v, Infinity::Error).is_err());
     }
 
     #[test]
