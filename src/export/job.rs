@@ -27,6 +27,12 @@ use crate::table::{self, Commit, Table, TableSettings, Written};
 /// keep memory flat.
 const QUEUE: usize = 2;
 
+/// Writer threads per table. Measured on lineitem (2 cores, `bench/export.sh`): two
+/// writers gave the same wall time as one (the client's CPU and the server's
+/// backends share the cores, so no stage waits on another) and 30–40 MB more
+/// peak RSS; on more cores this is the knob to turn.
+const WRITERS: usize = 1;
+
 /// How often progress is logged.
 const PROGRESS_EVERY: Duration = Duration::from_secs(5);
 
@@ -211,8 +217,7 @@ async fn copy_table(
             .map_err(ExportError::Runtime)?;
     }
     ready_rx.await.map_err(|_| gone(&name))??;
-    // one writer per connection: encoding, not reading, sets the pace
-    let writers = ctx.parallel.min(units.len()).max(1);
+    let writers = WRITERS.min(units.len()).max(1);
     let (tx, rx) = mpsc::channel::<RecordBatch>(QUEUE * writers);
     let rx = Arc::new(std::sync::Mutex::new(rx));
     let (verdict_tx, _) = tokio::sync::broadcast::channel::<bool>(1);
