@@ -13,6 +13,20 @@ const NAN: u16 = 0xC000;
 const PINF: u16 = 0xD000;
 const NINF: u16 = 0xF000;
 
+/// 10^0 … 10^4.
+const POW10: [u64; 5] = [1, 10, 100, 1000, 10000];
+
+/// 10^0 … 10^38 (the widest Decimal128).
+const POW10_WIDE: [i128; 39] = {
+    let mut t = [1i128; 39];
+    let mut i = 1;
+    while i < 39 {
+        t[i] = t[i - 1] * 10;
+        i += 1;
+    }
+    t
+};
+
 /// The unscaled value of `v` at `scale`, checked against `precision`.
 pub fn to_i128(v: &[u8], precision: u8, scale: i8) -> Result<i128, ValueError> {
     let short = || ValueError::Length {
@@ -42,14 +56,18 @@ pub fn to_i128(v: &[u8], precision: u8, scale: i8) -> Result<i128, ValueError> {
         return Err(short());
     }
     let scale = i64::from(scale);
-    let mut acc: i128 = 0;
-    // fraction digits `acc` holds so far
+    // most values fit 64 bits: accumulate there, and move to 128 only when
+    // the next digit would not fit (i128 multiplies and divides cost several
+    // times more; they showed in profiles of wide numeric tables)
+    let mut small: u64 = 0;
+    let mut acc: Option<i128> = None;
+    // fraction digits accumulated so far
     let mut have: i64 = 0;
     for i in 0..ndigits {
-        let d = i128::from(word(4 + i)?);
+        let d = u32::from(word(4 + i)?);
         // fraction digits once this base-10000 digit is in
         let after = 4 * (i as i64 - weight);
-        let cut = (after - scale).clamp(0, 4);
+        let cut = (after - scale).clamp(0, 4) as usize;
         if cut == 4 {
             // wholly below the scale: only zeros may be dropped
             if d != 0 {
@@ -57,16 +75,33 @@ pub fn to_i128(v: &[u8], precision: u8, scale: i8) -> Result<i128, ValueError> {
             }
             continue;
         }
-        let div = 10i128.pow(cut as u32);
+        let div = POW10[cut] as u32;
         if d % div != 0 {
             return Err(not_exact());
         }
-        acc = acc
-            .checked_mul(10i128.pow(4 - cut as u32))
-            .and_then(|a| a.checked_add(d / div))
-            .ok_or_else(not_exact)?;
-        have = after - cut;
+        let (mul, add) = (POW10[4 - cut], u64::from(d / div));
+        match acc {
+            None => match small.checked_mul(mul).and_then(|a| a.checked_add(add)) {
+                Some(n) => small = n,
+                None => {
+                    let wide = i128::from(small)
+                        .checked_mul(i128::from(mul))
+                        .and_then(|a| a.checked_add(i128::from(add)))
+                        .ok_or_else(not_exact)?;
+                    acc = Some(wide);
+                }
+            },
+            Some(a) => {
+                let wide = a
+                    .checked_mul(i128::from(mul))
+                    .and_then(|a| a.checked_add(i128::from(add)))
+                    .ok_or_else(not_exact)?;
+                acc = Some(wide);
+            }
+        }
+        have = after - cut as i64;
     }
+    let mut acc = acc.unwrap_or(i128::from(small));
     if ndigits == 0 {
         have = scale;
     }
@@ -74,13 +109,17 @@ pub fn to_i128(v: &[u8], precision: u8, scale: i8) -> Result<i128, ValueError> {
     // fraction digits up to the scale
     let up = scale - have;
     if up > 0 {
-        acc = u32::try_from(up)
+        acc = usize::try_from(up)
             .ok()
-            .and_then(|u| 10i128.checked_pow(u))
-            .and_then(|m| acc.checked_mul(m))
+            .and_then(|u| POW10_WIDE.get(u))
+            .and_then(|m| acc.checked_mul(*m))
             .ok_or_else(not_exact)?;
     }
-    if acc >= 10i128.pow(u32::from(precision)) {
+    let limit = POW10_WIDE
+        .get(usize::from(precision))
+        .copied()
+        .unwrap_or(i128::MAX);
+    if acc >= limit {
         return Err(not_exact());
     }
     Ok(if sign == NEG { -acc } else { acc })
