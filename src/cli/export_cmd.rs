@@ -213,7 +213,12 @@ impl ExportArgs {
         overlay
             .defaults
             .insert("layout".into(), "lakexpress".into());
-        let (cfg, unknown) = LoadConfig::load_layers(&self.config, env, &overlay)?;
+        let (mut cfg, mut unknown) = LoadConfig::load_layers(&self.config, env, &overlay)?;
+        if cfg.format.table_kind() == crate::table::TableKind::Delta {
+            // a full export replaces the table unless the config says otherwise
+            overlay.defaults.insert("mode".into(), "overwrite".into());
+            (cfg, unknown) = LoadConfig::load_layers(&self.config, env, &overlay)?;
+        }
         init_logging(&self.common(), &cfg);
         if !unknown.is_empty() {
             tracing::warn!(

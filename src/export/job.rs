@@ -20,7 +20,7 @@ use crate::load::plan::Plan;
 use crate::source::postgres::{self, PgError, ReadSettings, Source};
 use crate::source::{Progress, Relation};
 use crate::storage::Store;
-use crate::table::{self, Commit, Table, TableSettings, Written};
+use crate::table::{self, Commit, Table, Written};
 
 /// Batches in flight between a table's readers and its writer (each
 /// reader also fills one): enough to keep the writer busy, few enough to
@@ -185,7 +185,7 @@ async fn copy_table(
             ctx.plan.encoder.clone(),
             ctx.layout.clone(),
             ctx.plan.partitions.clone(),
-            TableSettings::Files,
+            ctx.plan.table.clone(),
         )
     };
     let units = units::units(rel, ctx.parallel, ctx.split_pages);
@@ -207,7 +207,9 @@ async fn copy_table(
         std::thread::Builder::new()
             .name("inlet-export-finish".into())
             .spawn(move || {
-                let began = table.begin_copy(&names).map_err(|e| fail(&names, e));
+                let began = table
+                    .begin_copy(&names, &schema)
+                    .map_err(|e| fail(&names, e));
                 let ok = began.is_ok();
                 let _ = ready_tx.send(began);
                 if ok && let Ok(Some((written, read))) = done_rx.recv() {

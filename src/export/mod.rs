@@ -49,11 +49,11 @@ pub enum ExportError {
         "no table to export: the source has no readable table outside the system schemas, or --exclude removed them all"
     )]
     Empty,
-    /// Delta is asked for.
+    /// A Delta mode export cannot do yet.
     #[error(
-        "inlet export writes Parquet, CSV and JSONL files; export into Delta tables is not available yet (use `inlet load` for Delta, or a file format here)"
+        "inlet export writes Delta tables in mode overwrite (the default: each run replaces the table in one commit) or append; mode merge needs the incremental export that is not available yet"
     )]
-    DeltaNotYet,
+    DeltaMerge,
     /// The async runtime could not start.
     #[error("starting the export's threads: {0}")]
     Runtime(#[source] std::io::Error),
@@ -112,7 +112,7 @@ impl ExportError {
             ExportError::Config(_)
             | ExportError::NoMatch(_)
             | ExportError::Empty
-            | ExportError::DeltaNotYet => Failure::Config,
+            | ExportError::DeltaMerge => Failure::Config,
             ExportError::Source(PgError::Url(..) | PgError::Tls(_)) => Failure::Config,
             ExportError::Source(_) => Failure::Source,
             ExportError::Storage(e) if e.is_config() => Failure::Config,
@@ -168,10 +168,8 @@ const BATCH: BatchLimits = BatchLimits {
 /// Runs an export; `cfg` holds the destination, format, layout and storage
 /// settings (the keys `inlet load` has).
 pub fn run(cfg: &LoadConfig, opts: &ExportOptions) -> Result<Summary, ExportError> {
-    let plan = Plan::new(cfg)?;
-    if !matches!(plan.table, TableSettings::Files) {
-        return Err(ExportError::DeltaNotYet);
-    }
+    let mut plan = Plan::new(cfg)?;
+    copy_settings(&mut plan.table)?;
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .worker_threads(std::thread::available_parallelism().map_or(2, |n| n.get()))
@@ -250,6 +248,21 @@ pub fn run(cfg: &LoadConfig, opts: &ExportOptions) -> Result<Summary, ExportErro
             failed,
             summary: Box::new(summary),
         })
+    }
+}
+
+/// A table kind's settings for full copies.
+fn copy_settings(table: &mut TableSettings) -> Result<(), ExportError> {
+    match table {
+        TableSettings::Files => Ok(()),
+        #[cfg(feature = "delta")]
+        TableSettings::Delta(d) => {
+            if d.mode == crate::table::delta::DeltaMode::Merge {
+                return Err(ExportError::DeltaMerge);
+            }
+            d.copy = true;
+            Ok(())
+        }
     }
 }
 

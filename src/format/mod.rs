@@ -5,7 +5,7 @@
 //! nested values as JSON (CSV: JSON text in the cell).
 
 pub mod dictionary;
-mod text;
+pub(crate) mod text;
 
 use std::io::Write;
 

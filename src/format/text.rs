@@ -37,12 +37,13 @@ impl Encoder for UuidEncoder<'_> {
 }
 
 /// Whether `f` holds UUIDs (16 bytes with the canonical `arrow.uuid` name).
-fn is_uuid(f: &Field) -> bool {
+pub(crate) fn is_uuid(f: &Field) -> bool {
     matches!(f.data_type(), DataType::FixedSizeBinary(16))
         && f.metadata().get("ARROW:extension:name").map(String::as_str) == Some("arrow.uuid")
 }
 
-fn uuid_text(b: &[u8]) -> String {
+/// A UUID's canonical text (empty for a value that is not 16 bytes).
+pub(crate) fn uuid_text(b: &[u8]) -> String {
     match uuid::Uuid::from_slice(b) {
         Ok(u) => u.hyphenated().to_string(),
         Err(_) => String::new(),

@@ -132,6 +132,7 @@ fn table_settings(
                 && cfg.storage.table_uri.is_some(),
             deleted_at_column: cfg.column_header_format.apply("_sdc_deleted_at"),
             writer_properties: Some(encoder.parquet_properties()),
+            copy: false,
         })),
     })
 }

@@ -214,6 +214,7 @@ impl Table for FileTables {
                 path,
                 rows: n,
                 bytes: size,
+                pending: None,
             });
         }
         Ok(written)
@@ -221,7 +222,11 @@ impl Table for FileTables {
 
     /// `_SUCCESS` goes first: from here until the copy completes, the
     /// folder holds old parts, new parts or both.
-    fn begin_copy(&mut self, names: &TableNames) -> Result<(), TableError> {
+    fn begin_copy(
+        &mut self,
+        names: &TableNames,
+        _schema: &arrow_schema::SchemaRef,
+    ) -> Result<(), TableError> {
         let dir = self.layout.table_dir(names);
         let storage = |source| TableError::Storage {
             stream: names.stream.clone(),

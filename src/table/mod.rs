@@ -129,7 +129,11 @@ pub trait Table: Send {
 
     /// A full copy of `names`' table begins (`inlet export`): until
     /// [`Table::complete_copy`] a reader can tell it is incomplete.
-    fn begin_copy(&mut self, names: &TableNames) -> Result<(), TableError>;
+    fn begin_copy(
+        &mut self,
+        names: &TableNames,
+        schema: &arrow_schema::SchemaRef,
+    ) -> Result<(), TableError>;
 
     /// A full copy of `names`' table is durable as `written`: whatever
     /// earlier runs left there goes, and the table is marked complete, with
@@ -160,6 +164,9 @@ pub struct Written {
     pub rows: usize,
     /// Size in bytes.
     pub bytes: usize,
+    /// A file written but not yet part of its table: what the table's
+    /// commit needs of it (a Delta `add` action).
+    pub pending: Option<Value>,
 }
 
 /// The kinds of table.

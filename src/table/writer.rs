@@ -242,6 +242,7 @@ impl Worker {
             path: rel,
             rows: 0,
             bytes: n,
+            pending: None,
         }])
     }
 }

@@ -266,6 +266,7 @@ fn added_files(table: &DeltaTable, before: Option<u64>, url: &str, rows: usize) 
         path: format!("{url}/_delta_log/{:020}.json", after.unwrap_or_default()),
         rows,
         bytes: 0,
+        pending: None,
     }]
 }
 

@@ -20,10 +20,12 @@ use crate::layout::{Layout, TableNames};
 use crate::storage::{Location, Store};
 
 mod commit;
+mod copy;
 pub mod maintenance;
 mod merge;
 mod open;
 mod schema_check;
+pub mod types;
 
 pub use open::{open_table, table_url};
 
@@ -60,6 +62,9 @@ pub struct DeltaSettings {
     pub deleted_at_column: String,
     /// Parquet settings of data files (codec, row groups).
     pub writer_properties: Option<deltalake::parquet::file::properties::WriterProperties>,
+    /// Full copies (`inlet export`): data files are written as rows arrive
+    /// and a copy is one commit, made by [`Table::complete_copy`].
+    pub copy: bool,
 }
 
 /// Why a Delta operation failed.
@@ -141,7 +146,7 @@ impl DeltaSettings {
             stores_state: true,
             versions: true,
             needs_keys: self.mode == DeltaMode::Merge,
-            rows_early: false,
+            rows_early: self.copy,
         }
     }
 }
@@ -166,6 +171,10 @@ pub struct DeltaTables {
     tables: HashMap<String, TableRun>,
     /// Per stream: rows of the open batch, held until its commit.
     held: HashMap<String, Vec<RecordBatch>>,
+    /// Per stream: the open data files of a full copy.
+    copies: HashMap<String, copy::CopyFiles>,
+    /// Per stream: the source's columns of a full copy begun here.
+    copy_schemas: HashMap<String, arrow_schema::SchemaRef>,
 }
 
 /// One batch for a Delta table.
@@ -193,6 +202,8 @@ impl DeltaTables {
             settings,
             tables: HashMap::new(),
             held: HashMap::new(),
+            copies: HashMap::new(),
+            copy_schemas: HashMap::new(),
         }
     }
 
@@ -397,6 +408,14 @@ impl Table for DeltaTables {
         names: &TableNames,
         batches: Vec<RecordBatch>,
     ) -> Result<(), TableError> {
+        if self.settings.copy {
+            return self
+                .copy_rows(names, batches)
+                .map_err(|source| TableError::Delta {
+                    stream: names.stream.clone(),
+                    source,
+                });
+        }
         // delta-rs takes a commit's rows at once
         self.held
             .entry(names.stream.clone())
@@ -406,6 +425,15 @@ impl Table for DeltaTables {
     }
 
     fn commit(&mut self, c: Commit<'_>) -> Result<Vec<Written>, TableError> {
+        if self.settings.copy {
+            // a part boundary of a copy: its files are closed, committed later
+            let delta = |source| TableError::Delta {
+                stream: c.names.stream.clone(),
+                source,
+            };
+            self.copy_rows(c.names, c.batches).map_err(delta)?;
+            return self.copy_close(c.names).map_err(delta);
+        }
         let mut batches = self.held.remove(&c.names.stream).unwrap_or_default();
         batches.extend(c.batches);
         let batches = commit::unmarked(batches).map_err(|e| TableError::Delta {
@@ -444,19 +472,38 @@ impl Table for DeltaTables {
     }
 
     /// Nothing to mark: a Delta table changes only by whole commits.
-    fn begin_copy(&mut self, _names: &TableNames) -> Result<(), TableError> {
+    fn begin_copy(
+        &mut self,
+        names: &TableNames,
+        schema: &arrow_schema::SchemaRef,
+    ) -> Result<(), TableError> {
+        self.copy_schemas
+            .insert(names.stream.clone(), std::sync::Arc::clone(schema));
         Ok(())
     }
 
-    /// Nothing to remove or mark: the copy's commit (with mode overwrite)
-    /// replaced the table's rows and is itself the mark of completion.
+    /// One commit adds the copy's files (and, overwriting, removes every
+    /// earlier file): it is itself the mark of completion.
     fn complete_copy(
         &mut self,
-        _names: &TableNames,
-        _written: &[Written],
-        _manifest: &Value,
+        names: &TableNames,
+        written: &[Written],
+        manifest: &Value,
     ) -> Result<(), TableError> {
-        Ok(())
+        let delta = |source| TableError::Delta {
+            stream: names.stream.clone(),
+            source,
+        };
+        let schema = self
+            .copy_schemas
+            .remove(&names.stream)
+            .ok_or(DeltaError::Location(format!(
+                "the copy of {} was not begun (a bug: report it)",
+                names.stream
+            )))
+            .map_err(delta)?;
+        self.copy_commit(names, &schema, written, manifest)
+            .map_err(delta)
     }
 }
 
@@ -488,6 +535,7 @@ mod tests {
             single_table: false,
             deleted_at_column: "_sdc_deleted_at".into(),
             writer_properties: None,
+            copy: false,
         }
     }
 

@@ -1,0 +1,247 @@
+//! A full copy into a Delta table (`inlet export`). Data files are written
+//! while the rows arrive (delta-rs' `DeltaWriter`: one open file per
+//! partition, closed at the target size), so memory stays bounded however
+//! big the table; nothing is visible until the one commit that ends the
+//! copy adds every file and, in overwrite mode, removes every file the table
+//! had. A reader sees the old table or the new one, never a mix, and a copy
+//! that fails leaves only unreferenced files (`inlet vacuum` removes them).
+
+use std::collections::HashMap;
+use std::num::NonZeroU64;
+
+use arrow_array::RecordBatch;
+use arrow_schema::SchemaRef;
+use delta_kernel::table_properties::DataSkippingNumIndexedCols;
+use deltalake::DeltaTable;
+use deltalake::kernel::transaction::CommitBuilder;
+use deltalake::kernel::{Action, Add};
+use deltalake::operations::create::CreateBuilder;
+use deltalake::operations::write::writer::{DeltaWriter, WriterConfig};
+use deltalake::protocol::{DeltaOperation, SaveMode};
+use serde_json::Value;
+
+use super::{Cause, DeltaError, DeltaMode, DeltaTables, commit, open, schema_check, types};
+use crate::layout::TableNames;
+use crate::table::Written;
+
+/// The copy of one table in progress in this writer.
+pub(super) struct CopyFiles {
+    writer: DeltaWriter,
+    /// The rows' schema as Delta holds it.
+    schema: SchemaRef,
+}
+
+impl DeltaTables {
+    /// Writes `batches` into the copy's open data files.
+    pub(super) fn copy_rows(
+        &mut self,
+        names: &TableNames,
+        batches: Vec<RecordBatch>,
+    ) -> Result<(), DeltaError> {
+        for b in batches.into_iter().filter(|b| b.num_rows() > 0) {
+            if !self.copies.contains_key(&names.stream) {
+                let files = self.start_files(names, &b.schema())?;
+                self.copies.insert(names.stream.clone(), files);
+            }
+            let Some(files) = self.copies.get_mut(&names.stream) else {
+                continue;
+            };
+            let rows = types::to_delta(&b, &files.schema)?;
+            let url = self.layout.table_dir(names);
+            self.store
+                .block_on(files.writer.write(&rows))
+                .map_err(|e| table_error(&url, "writing a data file", e.into()))?;
+        }
+        Ok(())
+    }
+
+    fn start_files(&self, names: &TableNames, schema: &SchemaRef) -> Result<CopyFiles, DeltaError> {
+        let url = open::table_url(&self.store, &self.layout.table_dir(names))?;
+        let table = self.store.block_on(open::open_table(&self.store, &url))?;
+        let schema = types::delta_schema(schema);
+        let (indexed, stats_columns) = stats_settings(&table);
+        let config = WriterConfig::new(
+            schema.clone(),
+            self.settings.partition_columns.clone(),
+            self.settings.writer_properties.clone(),
+            self.settings.target_file_size.and_then(NonZeroU64::new),
+            None,
+            indexed,
+            stats_columns,
+        );
+        Ok(CopyFiles {
+            writer: DeltaWriter::new(table.object_store(), config),
+            schema,
+        })
+    }
+
+    /// Closes the copy's open data files: they are complete but not yet
+    /// part of the table; each [`Written`] carries its `add` action.
+    pub(super) fn copy_close(&mut self, names: &TableNames) -> Result<Vec<Written>, DeltaError> {
+        let Some(files) = self.copies.remove(&names.stream) else {
+            return Ok(Vec::new());
+        };
+        let dir = self.layout.table_dir(names);
+        let adds = self
+            .store
+            .block_on(files.writer.close())
+            .map_err(|e| table_error(&dir, "closing a data file", e.into()))?;
+        adds.into_iter()
+            .map(|add| {
+                let pending = serde_json::to_value(&add).map_err(|e| {
+                    table_error(&dir, "recording a data file", Cause::Refused(e.to_string()))
+                })?;
+                Ok(Written {
+                    path: format!("{}/{}", dir.trim_end_matches('/'), add.path),
+                    rows: records(&add),
+                    bytes: usize::try_from(add.size).unwrap_or_default(),
+                    pending: Some(pending),
+                })
+            })
+            .collect()
+    }
+
+    /// The commit that makes the copy the table's content: `written` are the
+    /// data files of every writer of the copy, `schema` the source's columns.
+    pub(super) fn copy_commit(
+        &mut self,
+        names: &TableNames,
+        schema: &SchemaRef,
+        written: &[Written],
+        manifest: &Value,
+    ) -> Result<(), DeltaError> {
+        let dir = self.layout.table_dir(names);
+        let url = open::table_url(&self.store, &dir)?;
+        let mut adds = Vec::with_capacity(written.len());
+        for w in written {
+            let Some(p) = &w.pending else { continue };
+            let add: Add = serde_json::from_value(p.clone()).map_err(|e| {
+                table_error(
+                    &url,
+                    "reading a data file's record",
+                    Cause::Refused(e.to_string()),
+                )
+            })?;
+            adds.push(Action::Add(add));
+        }
+        let schema = types::delta_schema(schema);
+        let props = commit::commit_props([
+            ("inlet.stream", Value::String(names.stream.clone())),
+            ("inlet.copy", manifest.clone()),
+        ]);
+        let (store, settings) = (&self.store, &self.settings);
+        store.block_on(async {
+            let table = open::open_table(store, &url).await?;
+            let exists = table.version().is_some();
+            let result = match settings.mode {
+                DeltaMode::Append if exists => append(&table, &schema, adds, props, settings).await,
+                _ => replace(&table, &schema, adds, props, settings, exists).await,
+            };
+            result.map_err(|cause| DeltaError::Table {
+                url: url.clone(),
+                context: Some("committing the copy".into()),
+                cause,
+            })
+        })
+    }
+}
+
+/// Adds the copy's files to the table as it is.
+async fn append(
+    table: &DeltaTable,
+    schema: &SchemaRef,
+    adds: Vec<Action>,
+    props: deltalake::kernel::transaction::CommitProperties,
+    s: &super::DeltaSettings,
+) -> Result<(), Cause> {
+    schema_check::compatible(table, schema)?;
+    let partition_by = (!s.partition_columns.is_empty()).then(|| s.partition_columns.clone());
+    CommitBuilder::from(props)
+        .with_actions(adds)
+        .build(
+            Some(table.snapshot()?),
+            table.log_store(),
+            DeltaOperation::Write {
+                mode: SaveMode::Append,
+                partition_by,
+                predicate: None,
+            },
+        )
+        .await?;
+    Ok(())
+}
+
+/// Creates the table, or replaces it: its schema and files become the
+/// copy's, its protocol and properties stay.
+async fn replace(
+    table: &DeltaTable,
+    schema: &SchemaRef,
+    mut actions: Vec<Action>,
+    props: deltalake::kernel::transaction::CommitProperties,
+    s: &super::DeltaSettings,
+    exists: bool,
+) -> Result<(), Cause> {
+    use deltalake::kernel::engine::arrow_conversion::TryIntoKernel as _;
+    let columns: deltalake::kernel::StructType = schema.as_ref().try_into_kernel()?;
+    let mut create = CreateBuilder::new()
+        .with_log_store(table.log_store())
+        .with_columns(columns.fields().cloned())
+        .with_partition_columns(s.partition_columns.clone())
+        .with_save_mode(SaveMode::Overwrite)
+        .with_commit_properties(props);
+    if exists {
+        let snapshot = table.snapshot()?;
+        actions.push(Action::Protocol(snapshot.protocol().clone()));
+        create =
+            create.with_configuration(configuration(table).into_iter().map(|(k, v)| (k, Some(v))));
+    }
+    create.with_actions(actions).await?;
+    Ok(())
+}
+
+/// The table's properties (`delta.*` and the user's own).
+fn configuration(table: &DeltaTable) -> HashMap<String, String> {
+    // the kernel keeps the accessor internal; the action's JSON is public
+    let Ok(snapshot) = table.snapshot() else {
+        return HashMap::new();
+    };
+    serde_json::to_value(snapshot.metadata())
+        .ok()
+        .and_then(|m| serde_json::from_value(m["configuration"].clone()).ok())
+        .unwrap_or_default()
+}
+
+/// Which columns get statistics: the table's own settings, else the
+/// protocol's default (the first 32).
+fn stats_settings(table: &DeltaTable) -> (DataSkippingNumIndexedCols, Option<Vec<String>>) {
+    let conf = configuration(table);
+    let indexed = match conf
+        .get("delta.dataSkippingNumIndexedCols")
+        .and_then(|v| v.parse::<i64>().ok())
+    {
+        Some(n) if n < 0 => DataSkippingNumIndexedCols::AllColumns,
+        Some(n) => DataSkippingNumIndexedCols::NumColumns(n as u64),
+        None => DataSkippingNumIndexedCols::NumColumns(32),
+    };
+    let columns = conf
+        .get("delta.dataSkippingStatsColumns")
+        .map(|v| v.split(',').map(|c| c.trim().to_string()).collect());
+    (indexed, columns)
+}
+
+/// Rows in a data file, from its statistics.
+fn records(add: &Add) -> usize {
+    add.stats
+        .as_deref()
+        .and_then(|s| serde_json::from_str::<Value>(s).ok())
+        .and_then(|v| v["numRecords"].as_u64())
+        .map_or(0, |n| n as usize)
+}
+
+fn table_error(url: &str, what: &str, cause: Cause) -> DeltaError {
+    DeltaError::Table {
+        url: url.to_string(),
+        context: Some(what.to_string()),
+        cause,
+    }
+}
