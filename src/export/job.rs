@@ -33,6 +33,9 @@ const QUEUE: usize = 2;
 /// peak RSS; on more cores this is the knob to turn.
 const WRITERS: usize = 1;
 
+/// Attempts after the first to read a unit whose connection was lost.
+const UNIT_RETRIES: u32 = 3;
+
 /// How often progress is logged.
 const PROGRESS_EVERY: Duration = Duration::from_secs(5);
 
@@ -242,10 +245,7 @@ async fn copy_table(
         .map(|unit| {
             let tx = tx.clone();
             let id = snapshot_id.clone();
-            async move {
-                let client = postgres::join_snapshot(&ctx.source, &id).await?;
-                postgres::read_unit(&client, rel, &unit, ctx.read, &tx, progress).await
-            }
+            async move { read_with_retries(ctx, rel, &unit, &id, &tx, progress).await }
         })
         .buffer_unordered(ctx.parallel)
         // the first failure stops the other readers
@@ -269,6 +269,43 @@ async fn copy_table(
         (Ok(n), None) => {
             let _ = done_tx.send(Some((written, n)));
             result_rx.await.map_err(|_| gone(&name))?
+        }
+    }
+}
+
+/// Reads one unit; a unit whose connection is lost (or that a hot standby
+/// cancels) is read again on a new connection inside the same snapshot,
+/// skipping the rows already delivered, up to [`UNIT_RETRIES`] times.
+async fn read_with_retries(
+    ctx: &Context,
+    rel: &Relation,
+    unit: &postgres::ReadUnit,
+    snapshot: &str,
+    tx: &mpsc::Sender<RecordBatch>,
+    progress: &Progress,
+) -> Result<u64, PgError> {
+    let mut delivered = 0u64;
+    let mut attempt = 0;
+    loop {
+        let read = async {
+            let client = postgres::join_snapshot(&ctx.source, snapshot).await?;
+            postgres::read_unit(&client, rel, unit, ctx.read, tx, progress, &mut delivered).await
+        };
+        match read.await {
+            Err(e) if e.is_transient() && attempt < UNIT_RETRIES => {
+                attempt += 1;
+                let wait = Duration::from_millis(500 << attempt);
+                tracing::warn!(
+                    table = %rel.qualified(),
+                    attempt,
+                    rows_kept = delivered,
+                    "{e}; reading this range again in {:.0} s on a new connection, in the same snapshot \
+                     (the {delivered} rows it already delivered are skipped)",
+                    wait.as_secs_f64()
+                );
+                tokio::time::sleep(wait).await;
+            }
+            r => return r,
         }
     }
 }

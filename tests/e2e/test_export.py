@@ -389,3 +389,32 @@ def test_export_to_every_backend(backend, pg_url, schema, export, tmp_path):
     t = pq.read_table(folder / "part-00000.parquet")
     assert t.num_rows == 2000
     assert t.column("x").to_pylist()[2] == decimal.Decimal("1.0000")
+
+
+def test_a_range_whose_connection_is_lost_is_read_again_in_the_same_snapshot(
+        pg_url, schema, inlet_bin, child_env, tmp_path):
+    # 2M rows: long enough to cut a COPY connection in the middle
+    psql(pg_url, f"CREATE TABLE {schema}.two_m AS SELECT g AS id, md5(g::text) AS h "
+                 f"FROM generate_series(1, 2000000) g")
+    out = tmp_path / "lake"
+    proc = subprocess.Popen([str(inlet_bin), "export", "--source", pg_url, "--output-dir", str(out),
+                             "-i", f"{schema}.two_m", "--parallel", "2", "--range-size", "16MB"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env=child_env())
+    killed = []
+    deadline = time.time() + 120
+    while not killed and time.time() < deadline and proc.poll() is None:
+        # a COPY that has run a while: it has delivered rows before its connection goes
+        killed = psql(pg_url, "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                              f"WHERE query LIKE 'COPY%{schema}%two_m%' "
+                              "AND now() - query_start > interval '300 ms'").split()
+        time.sleep(0.05)
+    stdout, stderr = proc.communicate(timeout=300)
+    assert killed, "the export ended before a COPY could be cut: " + stderr[-2000:]
+    assert proc.returncode == 0, f"exit {proc.returncode}\n{stderr[-3000:]}"
+    assert "reading this range again" in stderr and "same snapshot" in stderr, stderr[-3000:]
+    import re
+    kept = [int(n) for n in re.findall(r"the (\d+) rows it already delivered", stderr)]
+    assert kept and max(kept) > 0, "the cut range had delivered rows, which the retry skips"
+    ids = pq.read_table(out / schema / "two_m", columns=["id"]).column("id").to_pylist()
+    assert len(ids) == 2000000 and sorted(ids) == list(range(1, 2000001))

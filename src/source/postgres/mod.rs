@@ -150,6 +150,44 @@ impl PgError {
         PgError::Catalog(Cause(e))
     }
 
+    /// True when reading again on a new connection may succeed: the
+    /// connection was lost or closed, the server terminated the backend or
+    /// is restarting, or a hot standby cancelled the query for a recovery
+    /// conflict.
+    pub fn is_transient(&self) -> bool {
+        let cause = match self {
+            PgError::Copy { cause, .. } => cause,
+            PgError::Connect { .. } => return true,
+            _ => return false,
+        };
+        let e = &cause.0;
+        if e.is_closed() {
+            return true;
+        }
+        if let Some(code) = e.code() {
+            return [
+                SqlState::T_R_SERIALIZATION_FAILURE,
+                SqlState::T_R_DEADLOCK_DETECTED,
+                SqlState::ADMIN_SHUTDOWN,
+                SqlState::CRASH_SHUTDOWN,
+                SqlState::CANNOT_CONNECT_NOW,
+                SqlState::CONNECTION_EXCEPTION,
+                SqlState::CONNECTION_FAILURE,
+                SqlState::CONNECTION_DOES_NOT_EXIST,
+            ]
+            .contains(code);
+        }
+        // no answer from the server: the socket failed
+        let mut src = std::error::Error::source(e);
+        while let Some(x) = src {
+            if x.is::<std::io::Error>() {
+                return true;
+            }
+            src = x.source();
+        }
+        false
+    }
+
     /// True when the source could not be reached or logged into.
     pub fn is_connection(&self) -> bool {
         matches!(
@@ -201,13 +239,18 @@ pub async fn export_snapshot(source: &Source) -> Result<Snapshot, PgError> {
     })
 }
 
-/// A connection inside snapshot `id` (checked to be REPEATABLE READ).
+/// A connection inside snapshot `id` (checked to be REPEATABLE READ). Its
+/// scans return a unit's rows in the same order every time: no synchronized
+/// scans (which start where another scan of the table is) and no parallel
+/// workers (the export runs its own ranges in parallel), so a retried unit
+/// can skip the rows an earlier attempt delivered.
 pub async fn join_snapshot(source: &Source, id: &str) -> Result<Client, PgError> {
     let client = source.connect().await?;
     let quoted = id.replace('\'', "''");
     client
         .batch_execute(&format!(
-            "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY; SET TRANSACTION SNAPSHOT '{quoted}'"
+            "SET synchronize_seqscans = off; SET max_parallel_workers_per_gather = 0; \
+             BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY; SET TRANSACTION SNAPSHOT '{quoted}'"
         ))
         .await
         .map_err(|e| PgError::Snapshot(Cause(e)))?;
@@ -280,8 +323,11 @@ pub struct ReadSettings {
     pub infinity: Infinity,
 }
 
-/// Reads `unit` of `rel` on `client` and sends its batches to `tx`;
-/// returns the rows read. `progress` counts rows as they are decoded.
+/// Reads `unit` with binary COPY into batches sent to `tx`; `delivered`
+/// counts the unit's rows sent so far, across attempts: a retry after a lost
+/// connection reads the unit again inside the same snapshot and drops that
+/// many rows first (a unit's rows come in the same order every time, see
+/// [`join_snapshot`]). Returns the unit's rows.
 pub async fn read_unit(
     client: &Client,
     rel: &crate::source::Relation,
@@ -289,13 +335,14 @@ pub async fn read_unit(
     settings: ReadSettings,
     tx: &mpsc::Sender<RecordBatch>,
     progress: &crate::source::Progress,
+    delivered: &mut u64,
 ) -> Result<u64, PgError> {
     let name = rel.qualified();
     let table = name.as_str();
     let columns = &rel.columns;
     let schema = rel.arrow_schema();
     let query = copy_query(unit, columns);
-    tracing::debug!(table, %query, "COPY");
+    tracing::debug!(table, %query, skip = *delivered, "COPY");
     let copy_err = |cause: tokio_postgres::Error| match cause.code() {
         Some(c) if *c == SqlState::INSUFFICIENT_PRIVILEGE => PgError::Privilege {
             table: table.to_string(),
@@ -316,29 +363,42 @@ pub async fn read_unit(
         table: table.to_string(),
         source,
     };
+    let mut skip = *delivered;
+    let mut send = async |b: RecordBatch, delivered: &mut u64| {
+        let n = b.num_rows() as u64;
+        let b = match skip {
+            0 => b,
+            s if s >= n => {
+                skip -= n;
+                return Ok(());
+            }
+            s => {
+                skip = 0;
+                b.slice(s as usize, (n - s) as usize)
+            }
+        };
+        let n = b.num_rows() as u64;
+        tx.send(b)
+            .await
+            .map_err(|_| PgError::SinkGone(table.to_string()))?;
+        *delivered += n;
+        progress.add_rows(n);
+        Ok::<(), PgError>(())
+    };
     let mut out = Vec::new();
-    let mut rows = 0u64;
     futures::pin_mut!(stream);
     while let Some(chunk) = stream.next().await {
         let chunk = chunk.map_err(copy_err)?;
         progress.add_bytes(chunk.len() as u64);
         decoder.push(&chunk, &mut out).map_err(decode_err)?;
         for b in out.drain(..) {
-            rows += b.num_rows() as u64;
-            progress.add_rows(b.num_rows() as u64);
-            tx.send(b)
-                .await
-                .map_err(|_| PgError::SinkGone(table.to_string()))?;
+            send(b, delivered).await?;
         }
     }
     if let Some(b) = decoder.finish().map_err(decode_err)? {
-        rows += b.num_rows() as u64;
-        progress.add_rows(b.num_rows() as u64);
-        tx.send(b)
-            .await
-            .map_err(|_| PgError::SinkGone(table.to_string()))?;
+        send(b, delivered).await?;
     }
-    Ok(rows)
+    Ok(*delivered)
 }
 
 #[cfg(test)]
