@@ -31,8 +31,9 @@ declare -A VENV_OF=(
   [tap-jsonl]="$TAPS_DIR/tap-jsonl"
   [meltano]="$TAPS_DIR/meltano"
   [duckdb-delta]="$TAPS_DIR/duckdb-delta"
+  [pyspark]="$TAPS_DIR/pyspark"
 )
-ORDER=(test tap-postgres-pipelinewise tap-postgres-meltanolabs tap-jsonl meltano duckdb-delta)
+ORDER=(test tap-postgres-pipelinewise tap-postgres-meltanolabs tap-jsonl meltano duckdb-delta pyspark)
 
 print_exports() {
   cat <<EOF
@@ -42,6 +43,7 @@ export INLET_TAP_POSTGRES_MELTANOLABS='${VENV_OF[tap-postgres-meltanolabs]}/bin/
 export INLET_TAP_JSONL='${VENV_OF[tap-jsonl]}/bin/tap-jsonl'
 export INLET_MELTANO='${VENV_OF[meltano]}/bin/meltano'
 export INLET_DUCKDB_DELTA_PYTHON='${VENV_OF[duckdb-delta]}/bin/python'
+export INLET_PYSPARK_PYTHON='${VENV_OF[pyspark]}/bin/python'
 EOF
 }
 

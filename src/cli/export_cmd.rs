@@ -14,7 +14,7 @@ use super::{
 use crate::config::{ConfigError, LoadConfig};
 use crate::export::{self, ExportError, ExportOptions, Pattern};
 use crate::source::postgres::decode::Infinity;
-use crate::source::postgres::types::UnconstrainedNumeric;
+use crate::source::postgres::types::{TypeOptions, UnconstrainedNumeric};
 use crate::source::postgres::{PgError, SnapshotMode, Source};
 
 pub(super) const EXPORT_HELP: &str = "\
@@ -144,6 +144,10 @@ pub struct ExportArgs {
     /// numeric declared without precision.
     #[arg(long, value_enum, default_value = "decimal")]
     numeric: NumericArg,
+    /// uuid and time as text (as Delta holds them), for readers without Parquet's UUID and TIME
+    /// types: Spark 4.0, Hive.
+    #[arg(long)]
+    portable_types: bool,
     /// ±infinity dates and timestamps.
     #[arg(long, value_enum, default_value = "error")]
     infinity: InfinityArg,
@@ -272,10 +276,13 @@ impl ExportArgs {
                 SnapshotArg::One => SnapshotMode::One,
                 SnapshotArg::PerTable => SnapshotMode::PerTable,
             },
-            numeric: match self.numeric {
-                NumericArg::Decimal => UnconstrainedNumeric::Decimal,
-                NumericArg::Text => UnconstrainedNumeric::Text,
-                NumericArg::Float => UnconstrainedNumeric::Float,
+            types: TypeOptions {
+                numeric: match self.numeric {
+                    NumericArg::Decimal => UnconstrainedNumeric::Decimal,
+                    NumericArg::Text => UnconstrainedNumeric::Text,
+                    NumericArg::Float => UnconstrainedNumeric::Float,
+                },
+                portable: self.portable_types,
             },
             infinity: match self.infinity {
                 InfinityArg::Error => Infinity::Error,

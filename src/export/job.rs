@@ -241,16 +241,24 @@ async fn copy_table(
         results.push(res_rx);
     }
     drop(rx);
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let read = futures::stream::iter(units)
         .map(|unit| {
-            let tx = tx.clone();
-            let id = snapshot_id.clone();
-            async move { read_with_retries(ctx, rel, &unit, &id, &tx, progress).await }
+            let reader = Reader {
+                ctx: Arc::clone(ctx),
+                rel: rel.clone(),
+                snapshot: snapshot_id.clone(),
+                tx: tx.clone(),
+                progress: Arc::clone(progress),
+                stop: stop_rx.clone(),
+            };
+            reader.spawn(unit)
         })
         .buffer_unordered(ctx.parallel)
-        // the first failure stops the other readers
         .try_fold(0u64, |a, n| async move { Ok::<u64, PgError>(a + n) })
         .await;
+    // the first failure stops the other readers
+    let _ = stop_tx.send(read.is_err());
     drop(tx);
     drop(own);
     let _ = verdict_tx.send(read.is_ok());
@@ -270,6 +278,57 @@ async fn copy_table(
             let _ = done_tx.send(Some((written, n)));
             result_rx.await.map_err(|_| gone(&name))?
         }
+    }
+}
+
+/// What a reader thread needs.
+struct Reader {
+    ctx: Arc<Context>,
+    rel: Relation,
+    snapshot: String,
+    tx: mpsc::Sender<RecordBatch>,
+    progress: Arc<Progress>,
+    stop: tokio::sync::watch::Receiver<bool>,
+}
+
+impl Reader {
+    /// Reads `unit` on a thread of its own, with a runtime of its own: the
+    /// connection's task and the decoder share the thread, so the COPY data
+    /// passes between them without waking another thread (on lineitem,
+    /// waking the multi-thread runtime's workers for every few rows cost a
+    /// sixth of the client's CPU).
+    async fn spawn(mut self, unit: postgres::ReadUnit) -> Result<u64, PgError> {
+        let (done_tx, done_rx) = oneshot::channel();
+        std::thread::Builder::new()
+            .name("inlet-export-read".into())
+            .spawn(move || {
+                let rt = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build();
+                let result = match rt {
+                    Ok(rt) => rt.block_on(async {
+                        let read = read_with_retries(
+                            &self.ctx,
+                            &self.rel,
+                            &unit,
+                            &self.snapshot,
+                            &self.tx,
+                            &self.progress,
+                        );
+                        tokio::select! {
+                            r = read => r,
+                            // another unit failed: this one's rows are not wanted
+                            _ = self.stop.wait_for(|s| *s) => Ok(0),
+                        }
+                    }),
+                    Err(e) => Err(PgError::Runtime(e)),
+                };
+                let _ = done_tx.send(result);
+            })
+            .map_err(PgError::Runtime)?;
+        done_rx
+            .await
+            .map_err(|_| PgError::Runtime(std::io::Error::other("a reader thread stopped")))?
     }
 }
 

@@ -19,7 +19,7 @@ use crate::load::plan::Plan;
 use crate::source::Relation;
 use crate::source::postgres::copy::BatchLimits;
 use crate::source::postgres::decode::Infinity;
-use crate::source::postgres::types::UnconstrainedNumeric;
+use crate::source::postgres::types::TypeOptions;
 use crate::source::postgres::{self, PgError, ReadSettings, SnapshotMode, Source, catalog};
 use crate::storage::{StorageError, Store};
 use crate::table::{TableError, TableSettings};
@@ -145,8 +145,8 @@ pub struct ExportOptions {
     pub split_pages: u64,
     /// One snapshot or one per table.
     pub snapshot: SnapshotMode,
-    /// `numeric` without precision.
-    pub numeric: UnconstrainedNumeric,
+    /// Type choices (`numeric` without precision, portable types).
+    pub types: TypeOptions,
     /// ±infinity dates and timestamps.
     pub infinity: Infinity,
     /// A part file is closed past this many bytes of Arrow data.
@@ -274,7 +274,7 @@ async fn discover(
     let all = catalog::relations(&snapshot.client).await?;
     let mut chosen = select::select(all, &opts.include, &opts.exclude, opts.include_views)?;
     for r in &mut chosen {
-        r.columns = catalog::columns(&snapshot.client, r.oid, opts.numeric).await?;
+        r.columns = catalog::columns(&snapshot.client, r.oid, opts.types).await?;
         if r.kind == crate::source::RelationKind::Partitioned {
             r.leaves = catalog::leaves(&snapshot.client, r).await?;
         }

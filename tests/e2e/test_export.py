@@ -418,3 +418,37 @@ def test_a_range_whose_connection_is_lost_is_read_again_in_the_same_snapshot(
     assert kept and max(kept) > 0, "the cut range had delivered rows, which the retry skips"
     ids = pq.read_table(out / schema / "two_m", columns=["id"]).column("id").to_pylist()
     assert len(ids) == 2000000 and sorted(ids) == list(range(1, 2000001))
+
+
+def test_spark_reads_every_exported_parquet_table(pg_url, schema, export, tmp_path):
+    from spark_helpers import spark_read
+
+    psql(pg_url, TYPES_DDL.format(s=schema))
+    exact, portable = tmp_path / "exact", tmp_path / "portable"
+    for out, extra in ((exact, []), (portable, ["--portable-types"])):
+        p = export("--source", pg_url, "--output-dir", out, "-i", f"{schema}.*", *extra)
+        assert p.returncode == 0, explain(p)
+    got = spark_read(exact / schema / "types", portable / schema / "types",
+                     portable / schema / "MixedCase Table")
+    # Spark 4.0 has no reader for Parquet's UUID and TIME types (README: the type table)
+    assert "UUID" in got[str(exact / schema / "types")]["error"]
+    spark = got[str(portable / schema / "types")]
+    assert "error" not in spark, spark
+    t = spark["schema"]
+    assert t["u"] == "string" and t["ti"] == "string" and t["n38"] == "decimal(38,10)"
+    assert t["ts"] == "timestamp_ntz" and t["tz"] == "timestamp" and t["a2"] == "array<array<int>>"
+    assert t["iv"] == "struct<months:int,days:int,microseconds:bigint>"
+    r = {x["id"]: x for x in spark["rows"]}
+    want = psql(pg_url, f"SELECT u, ti, n38, nu, ts, tz AT TIME ZONE 'UTC', da, t, c5, jb FROM {schema}.types "
+                        f"WHERE id = 1").rstrip("\n").split("|")
+    one = r[1]
+    assert [one["u"], one["ti"]] == want[:2]
+    assert decimal.Decimal(one["n38"]) == decimal.Decimal(want[2])
+    assert decimal.Decimal(one["nu"]) == decimal.Decimal(want[3])
+    assert one["ts"] == want[4] and one["tz"] == want[5] and one["da"] == want[6]
+    assert [one["t"], one["c5"], one["jb"]] == want[7:]
+    assert one["ai"] == [1, None, 3] and one["a2"] == [[1, 2], [3, 4]] and one["comp"] == {"a": 5, "b": None}
+    assert all(v is None for k, v in r[2].items() if k != "id")
+    mixed = got[str(portable / schema / "MixedCase Table")]
+    assert sorted(mixed["rows"], key=lambda x: x["Id"]) == [{"Id": 1, "Ünïcode col": "x"},
+                                                           {"Id": 2, "Ünïcode col": None}]

@@ -8,7 +8,7 @@ use std::pin::Pin;
 use tokio_postgres::Client;
 
 use super::PgError;
-use super::types::{Cast, ColumnType, PgType, UnconstrainedNumeric, scalar};
+use super::types::{Cast, ColumnType, PgType, TypeOptions, scalar};
 use crate::source::{Relation, RelationKind, SourceColumn};
 
 const RELATIONS: &str = "
@@ -96,7 +96,7 @@ pub async fn leaves(client: &Client, rel: &Relation) -> Result<Vec<Relation>, Pg
 pub async fn columns(
     client: &Client,
     oid: u32,
-    numeric: UnconstrainedNumeric,
+    opts: TypeOptions,
 ) -> Result<Vec<SourceColumn>, PgError> {
     let rows = client
         .query(COLUMNS, &[&oid])
@@ -105,7 +105,7 @@ pub async fn columns(
     let mut out = Vec::with_capacity(rows.len());
     for r in rows {
         let name: String = r.get(0);
-        let ty = resolve(client, r.get(1), r.get(2), r.get::<_, i32>(3), numeric).await?;
+        let ty = resolve(client, r.get(1), r.get(2), r.get::<_, i32>(3), opts).await?;
         out.push(SourceColumn {
             name,
             not_null: r.get(4),
@@ -118,13 +118,7 @@ pub async fn columns(
 type Resolved<'a> = Pin<Box<dyn Future<Output = Result<ColumnType, PgError>> + Send + 'a>>;
 
 /// How a value of type `oid` (with `typmod`, in `dims` dimensions) is read.
-fn resolve(
-    client: &Client,
-    oid: u32,
-    typmod: i32,
-    dims: i32,
-    numeric: UnconstrainedNumeric,
-) -> Resolved<'_> {
+fn resolve(client: &Client, oid: u32, typmod: i32, dims: i32, opts: TypeOptions) -> Resolved<'_> {
     Box::pin(async move {
         let row = client
             .query_one(TYPE, &[&oid])
@@ -147,12 +141,12 @@ fn resolve(
             // a domain reads as its base type (with the domain's modifier)
             "d" => {
                 let m = if typmod >= 0 { typmod } else { base_mod };
-                let mut t = resolve(client, base, m, dims, numeric).await?;
+                let mut t = resolve(client, base, m, dims, opts).await?;
                 t.pg_name = format!("{name} ({})", t.pg_name);
                 t
             }
             "b" if category == "A" && elem != 0 => {
-                let e = resolve(client, elem, typmod, 0, numeric).await?;
+                let e = resolve(client, elem, typmod, 0, opts).await?;
                 let dims = dims.max(1) as usize;
                 match e.cast {
                     Cast::None => ColumnType {
@@ -175,7 +169,7 @@ fn resolve(
                 }
             }
             "b" if schema == "pg_catalog" => {
-                scalar(&name, typmod, numeric).unwrap_or_else(|| text(name))
+                scalar(&name, typmod, opts).unwrap_or_else(|| text(name))
             }
             "e" => ColumnType {
                 ty: PgType::Text,
@@ -190,8 +184,7 @@ fn resolve(
                 let mut out = Vec::with_capacity(fields.len());
                 let mut exact = true;
                 for f in fields {
-                    let t =
-                        resolve(client, f.get(1), f.get(2), f.get::<_, i32>(3), numeric).await?;
+                    let t = resolve(client, f.get(1), f.get(2), f.get::<_, i32>(3), opts).await?;
                     exact &= t.cast == Cast::None;
                     out.push((f.get::<_, String>(0), t.ty));
                 }

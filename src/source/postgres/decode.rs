@@ -64,7 +64,9 @@ pub enum ValueError {
     #[error("text that is not valid UTF-8")]
     Utf8,
     /// An array with another number of dimensions than its column declares.
-    #[error("an array of {got} dimensions in a column declared with {want}")]
+    #[error(
+        "an array of {got} dimensions in a column declared with {want} (PostgreSQL does not enforce declared dimensions, and CREATE TABLE AS drops them); declare the column's dimensions (e.g. ALTER TABLE … ALTER COLUMN … TYPE integer[][]), or export a view that casts the column to text"
+    )]
     Dimensions {
         /// Dimensions of the value.
         got: usize,

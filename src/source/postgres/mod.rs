@@ -110,6 +110,9 @@ pub enum PgError {
         #[source]
         source: CopyError,
     },
+    /// A reader thread could not start.
+    #[error("starting a reader: {0}")]
+    Runtime(#[source] std::io::Error),
     /// Nobody takes the rows any more (the table's writer failed).
     #[error("table {0}: its writer stopped")]
     SinkGone(String),

@@ -105,6 +105,16 @@ pub enum UnconstrainedNumeric {
     Float,
 }
 
+/// How the catalog's types become Arrow types, where the user has a choice.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct TypeOptions {
+    /// `numeric` declared without precision.
+    pub numeric: UnconstrainedNumeric,
+    /// uuid and time as their text, for readers without Parquet's UUID and
+    /// TIME types (Spark 4.0, Hive): what Delta tables hold anyway.
+    pub portable: bool,
+}
+
 /// Arrow field metadata of the canonical extension types.
 const EXTENSION: &str = "ARROW:extension:name";
 
@@ -186,7 +196,7 @@ pub fn numeric_typmod(typmod: i32) -> Option<(u32, i32)> {
 
 /// The column type of a built-in scalar type by name, `None` for a type read
 /// as text. `typmod` matters for numeric only.
-pub fn scalar(name: &str, typmod: i32, unconstrained: UnconstrainedNumeric) -> Option<ColumnType> {
+pub fn scalar(name: &str, typmod: i32, opts: TypeOptions) -> Option<ColumnType> {
     let ty = match name {
         "bool" => PgType::Bool,
         "int2" => PgType::Int2,
@@ -199,13 +209,13 @@ pub fn scalar(name: &str, typmod: i32, unconstrained: UnconstrainedNumeric) -> O
         "json" => PgType::Json,
         "jsonb" => PgType::Jsonb,
         "bytea" => PgType::Bytea,
-        "uuid" => PgType::Uuid,
+        "uuid" if !opts.portable => PgType::Uuid,
         "date" => PgType::Date,
         "timestamp" => PgType::Timestamp,
         "timestamptz" => PgType::TimestampTz,
-        "time" => PgType::Time,
+        "time" if !opts.portable => PgType::Time,
         "interval" => PgType::Interval,
-        "numeric" => return Some(numeric(typmod, unconstrained)),
+        "numeric" => return Some(numeric(typmod, opts.numeric)),
         _ => return None,
     };
     Some(ColumnType {
@@ -273,25 +283,24 @@ mod tests {
             numeric_typmod((5 << 16 | (0x7ff & -2i32)) + 4),
             Some((5, -2))
         );
-        let u = UnconstrainedNumeric::Decimal;
-        assert_eq!(
-            scalar("numeric", -1, u).unwrap().ty,
-            PgType::Numeric {
-                precision: 38,
-                scale: 18
-            }
-        );
-        assert_eq!(
-            scalar("numeric", (50 << 16) + 4, u).unwrap().cast,
-            Cast::Text
-        );
-        assert_eq!(
-            scalar("numeric", -1, UnconstrainedNumeric::Float)
-                .unwrap()
-                .cast,
-            Cast::Float8
-        );
-        assert!(scalar("inet", -1, u).is_none());
+        let exact = TypeOptions::default();
+        let float = TypeOptions {
+            numeric: UnconstrainedNumeric::Float,
+            portable: false,
+        };
+        let numeric = |typmod, o| scalar("numeric", typmod, o).unwrap();
+        let (precision, scale) = (38, 18);
+        assert_eq!(numeric(-1, exact).ty, PgType::Numeric { precision, scale });
+        assert_eq!(numeric((50 << 16) + 4, exact).cast, Cast::Text);
+        assert_eq!(numeric(-1, float).cast, Cast::Float8);
+        assert!(scalar("inet", -1, exact).is_none());
+        // portable: uuid and time are read as text
+        assert_eq!(scalar("uuid", -1, exact).unwrap().ty, PgType::Uuid);
+        let portable = TypeOptions {
+            portable: true,
+            ..exact
+        };
+        assert!(scalar("uuid", -1, portable).is_none() && scalar("time", -1, portable).is_none());
     }
 
     #[test]
