@@ -47,6 +47,7 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--url", required=True, help="postgresql:// URL of the database holding tpch.lineitem")
     ap.add_argument("--inlet", required=True)
+    ap.add_argument("--inlet-prev", help="a second inlet binary (engine inlet_prev), to compare builds")
     ap.add_argument("--scanner", required=True, help="path of postgres_scanner.duckdb_extension")
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--engines", default="inlet,duckdb,copy_x1,copy_x2")
@@ -62,6 +63,8 @@ def main():
     engines = {
         "inlet": lambda out: [args.inlet, "export", "--source", args.url, "-i", args.table,
                               "--output-dir", out],
+        "inlet_prev": lambda out: [args.inlet_prev, "export", "--source", args.url, "-i", args.table,
+                                   "--output-dir", out],
         "duckdb": lambda out: [sys.executable, "-c", (
             "import duckdb,sys; c=duckdb.connect(); "
             f"c.execute(\"LOAD '{args.scanner}'\"); c.execute('SET threads={cores}'); "
@@ -73,7 +76,7 @@ def main():
             f"psql '{dsn}' -XAqc \"COPY (SELECT * FROM {args.table} WHERE ctid < '({half},0)'::tid) TO STDOUT (FORMAT binary)\" > /dev/null & "
             f"psql '{dsn}' -XAqc \"COPY (SELECT * FROM {args.table} WHERE ctid >= '({half},0)'::tid) TO STDOUT (FORMAT binary)\" > /dev/null; wait"),
     }
-    chosen = [e for e in args.engines.split(",") if e in engines]
+    chosen = [e for e in args.engines.split(",") if e in engines and (e != "inlet_prev" or args.inlet_prev)]
     results = {e: [] for e in chosen}
     for run in range(args.runs):
         for e in chosen:
@@ -84,7 +87,7 @@ def main():
             if rc != 0:
                 print(f"{e} run {run + 1} failed (exit {rc}):\n{err[-2000:]}", file=sys.stderr)
                 continue
-            rows, size = rows_of(out) if e in ("inlet", "duckdb") else (None, None)
+            rows, size = rows_of(out) if e in ("inlet", "inlet_prev", "duckdb") else (None, None)
             results[e].append((wall, rss, cpu, rows, size))
             print(f"{e:8} run {run + 1}/{args.runs}: {wall:6.2f} s, {rss:5.0f} MiB, cpu {cpu:5.2f} s"
                   + (f", rows {rows}, {size / 1e6:.1f} MB" if rows is not None else ""), file=sys.stderr)

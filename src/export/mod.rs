@@ -113,7 +113,7 @@ impl ExportError {
             | ExportError::NoMatch(_)
             | ExportError::Empty
             | ExportError::DeltaMerge => Failure::Config,
-            ExportError::Source(PgError::Url(..) | PgError::Tls(_)) => Failure::Config,
+            ExportError::Source(PgError::Url(..) | PgError::Tls { .. }) => Failure::Config,
             ExportError::Source(_) => Failure::Source,
             ExportError::Storage(e) if e.is_config() => Failure::Config,
             ExportError::Storage(_) => Failure::Destination,
@@ -184,6 +184,18 @@ pub fn run(cfg: &LoadConfig, opts: &ExportOptions) -> Result<Summary, ExportErro
         return Ok(Summary::default());
     }
     let store = Store::open_with(&plan.destination, &cfg.storage)?;
+    let tls = rt.block_on(postgres::tls_version(&snapshot.client));
+    let verified = match opts.source.ssl_mode() {
+        postgres::tls::SslMode::VerifyFull => "certificate and host name verified",
+        postgres::tls::SslMode::VerifyCa => "certificate verified, not the host name",
+        _ => "certificate not verified (sslmode=verify-full checks it)",
+    };
+    match &tls {
+        Some(v) => tracing::info!(tls = %v, "source connections use {v}, {verified}"),
+        None => {
+            tracing::info!("source connections are not encrypted (sslmode=require insists on TLS)")
+        }
+    }
     tracing::info!(
         tables = relations.len(),
         destination = %store.display(),

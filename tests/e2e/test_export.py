@@ -452,3 +452,39 @@ def test_spark_reads_every_exported_parquet_table(pg_url, schema, export, tmp_pa
     mixed = got[str(portable / schema / "MixedCase Table")]
     assert sorted(mixed["rows"], key=lambda x: x["Id"]) == [{"Id": 1, "Ünïcode col": "x"},
                                                            {"Id": 2, "Ünïcode col": None}]
+
+
+def test_tls_as_sslmode_asks(pg_url, schema, export, tmp_path):
+    from urllib.parse import urlsplit
+
+    assert psql(pg_url, "SHOW ssl").strip() == "on", "the test server has TLS (scripts/pg.sh)"
+    psql(pg_url, f"CREATE TABLE {schema}.t AS SELECT 1 AS id")
+    u = urlsplit(pg_url)
+    base = f"postgresql://{u.username}:{u.password}@{{host}}:{u.port}{u.path}"
+    args = ["-i", f"{schema}.t", "--output-dir", tmp_path / "lake"]
+    # require: encrypted, the certificate is not checked (libpq's meaning)
+    p = export("--source", base.format(host="127.0.0.1") + "?sslmode=require", *args)
+    assert p.returncode == 0, explain(p)
+    assert "source connections use TLS" in p.stderr and "not verified" in p.stderr, explain(p)
+    # disable: plain TCP, and the log says so
+    p = export("--source", base.format(host="127.0.0.1") + "?sslmode=disable", *args)
+    assert p.returncode == 0 and "not encrypted" in p.stderr, explain(p)
+    # verify-full against the server's self-signed certificate (issued to localhost)
+    cert = "/etc/ssl/certs/ssl-cert-snakeoil.pem"
+    p = export("--source", base.format(host="localhost") + f"?sslmode=verify-full&sslrootcert={cert}", *args)
+    assert p.returncode == 0, explain(p)
+    assert "certificate and host name verified" in p.stderr, explain(p)
+    # … which does not name 127.0.0.1: refused, saying why, exit 6, not retried
+    p = export("--source", base.format(host="127.0.0.1") + f"?sslmode=verify-full&sslrootcert={cert}", *args)
+    assert p.returncode == 6 and "TLS handshake failed" in p.stderr, explain(p)
+    assert "attempt" not in p.stderr, "a refused certificate is not retried"
+    # verify-ca checks only the signature
+    p = export("--source", base.format(host="127.0.0.1") + f"?sslmode=verify-ca&sslrootcert={cert}", *args)
+    assert p.returncode == 0, explain(p)
+    # a root file that is not a certificate, and an sslmode libpq does not have
+    bad = tmp_path / "ca.pem"
+    bad.write_text("nothing")
+    p = export("--source", base.format(host="localhost") + f"?sslmode=verify-full&sslrootcert={bad}", *args)
+    assert p.returncode == 3 and "ca.pem" in p.stderr, explain(p)
+    p = export("--source", base.format(host="localhost") + "?sslmode=sometimes", *args)
+    assert p.returncode == 3 and "verify-full" in p.stderr, explain(p)

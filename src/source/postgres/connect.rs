@@ -6,10 +6,12 @@ use std::path::Path;
 use std::str::FromStr;
 use std::time::Duration;
 
-use tokio_postgres::config::{Host, SslMode};
+use tokio_postgres::config::Host;
 use tokio_postgres::error::SqlState;
 use tokio_postgres::{Client, Config, NoTls};
+use tokio_postgres_rustls::MakeRustlsConnect;
 
+use super::tls::{self, SslMode};
 use super::{Cause, PgError};
 
 /// Attempts at reaching an unreachable server before giving up.
@@ -20,6 +22,9 @@ const CONNECT_ATTEMPTS: u32 = 3;
 pub struct Source {
     config: Config,
     shown: String,
+    /// TLS as `sslmode` asks (None: plain TCP).
+    tls: Option<MakeRustlsConnect>,
+    ssl: SslMode,
 }
 
 impl std::fmt::Debug for Source {
@@ -43,8 +48,23 @@ impl Source {
         env: &[(String, String)],
         pgpass: Option<&Path>,
     ) -> Result<Source, PgError> {
+        let (url, mode, root) = tls::take_ssl_params(url);
         let mut config =
-            Config::from_str(url).map_err(|e| PgError::Url(redact_url(url), e.to_string()))?;
+            Config::from_str(&url).map_err(|e| PgError::Url(redact_url(&url), e.to_string()))?;
+        let mode = mode.or_else(|| var(env, "PGSSLMODE"));
+        let ssl = match mode.as_deref() {
+            None => SslMode::default(),
+            Some(m) => SslMode::parse(m).ok_or_else(|| {
+                PgError::Url(
+                    redact_url(&url),
+                    format!(
+                        "sslmode '{m}' is not one of disable, allow, prefer, require, verify-ca, verify-full"
+                    ),
+                )
+            })?,
+        };
+        let root = root.or_else(|| var(env, "PGSSLROOTCERT"));
+        let home = var(env, "HOME").map(std::path::PathBuf::from);
         if config.get_user().is_none() {
             let user = var(env, "PGUSER")
                 .or_else(|| var(env, "USER"))
@@ -66,15 +86,41 @@ impl Source {
                 config.password(p);
             }
         }
-        if config.get_ssl_mode() == SslMode::Require {
-            return Err(PgError::Tls(shown(&config)));
-        }
         if config.get_connect_timeout().is_none() {
             config.connect_timeout(Duration::from_secs(10));
         }
         config.application_name("inlet export");
+        Source::with_tls(config, ssl, root.as_deref().map(Path::new), home.as_deref())
+    }
+
+    fn with_tls(
+        mut config: Config,
+        ssl: SslMode,
+        root: Option<&Path>,
+        home: Option<&Path>,
+    ) -> Result<Source, PgError> {
+        config.ssl_mode(ssl.driver());
         let shown = shown(&config);
-        Ok(Source { config, shown })
+        let tls = match ssl {
+            SslMode::Disable => None,
+            _ => Some(
+                tls::connector(ssl, root, home).map_err(|source| PgError::Tls {
+                    db: shown.clone(),
+                    source,
+                })?,
+            ),
+        };
+        Ok(Source {
+            config,
+            shown,
+            tls,
+            ssl,
+        })
+    }
+
+    /// The `sslmode` connections use.
+    pub fn ssl_mode(&self) -> SslMode {
+        self.ssl
     }
 
     /// A LakeXpress auth entry's `info` (`username`, `password`, `server`,
@@ -100,8 +146,14 @@ impl Source {
         config.dbname(get("database").unwrap_or_else(|| "postgres".into()));
         config.connect_timeout(Duration::from_secs(10));
         config.application_name("inlet export");
-        let shown = shown(&config);
-        Ok(Source { config, shown })
+        let ssl = match get("sslmode") {
+            None => SslMode::default(),
+            Some(m) => SslMode::parse(&m).ok_or_else(|| {
+                PgError::Url(format!("sslmode {m}"), "not an sslmode of libpq".into())
+            })?,
+        };
+        let root = get("sslrootcert").map(std::path::PathBuf::from);
+        Source::with_tls(config, ssl, root.as_deref(), None)
     }
 
     /// A new connection (its driver runs on the current runtime). An
@@ -111,16 +163,11 @@ impl Source {
         let mut wait = Duration::from_millis(500);
         let mut attempt = 1;
         loop {
-            match self.config.connect(NoTls).await {
-                Ok((client, conn)) => {
-                    tokio::spawn(async move {
-                        if let Err(e) = conn.await {
-                            tracing::debug!("source connection closed: {e}");
-                        }
-                    });
-                    return Ok(client);
-                }
-                Err(e) if e.as_db_error().is_none() && attempt < CONNECT_ATTEMPTS => {
+            match self.connect_once().await {
+                Ok(client) => return Ok(client),
+                Err(e)
+                    if e.as_db_error().is_none() && !is_tls(&e) && attempt < CONNECT_ATTEMPTS =>
+                {
                     tracing::warn!(
                         "cannot reach {} (attempt {attempt} of {CONNECT_ATTEMPTS}): {e}; retrying",
                         self.shown
@@ -134,8 +181,30 @@ impl Source {
         }
     }
 
+    async fn connect_once(&self) -> Result<Client, tokio_postgres::Error> {
+        let client = match &self.tls {
+            None => {
+                let (client, conn) = self.config.connect(NoTls).await?;
+                tokio::spawn(drive(conn));
+                client
+            }
+            Some(tls) => {
+                let (client, conn) = self.config.connect(tls.clone()).await?;
+                tokio::spawn(drive(conn));
+                client
+            }
+        };
+        Ok(client)
+    }
+
     fn connect_error(&self, e: tokio_postgres::Error) -> PgError {
         let db = self.shown.clone();
+        if is_tls(&e) {
+            return PgError::Handshake {
+                db,
+                cause: Cause(e),
+            };
+        }
         match e.code() {
             Some(c)
                 if *c == SqlState::INVALID_PASSWORD
@@ -156,6 +225,30 @@ impl Source {
             },
         }
     }
+}
+
+/// Runs a connection's driver until the connection closes.
+async fn drive<C: std::future::Future<Output = Result<(), tokio_postgres::Error>>>(conn: C) {
+    if let Err(e) = conn.await {
+        tracing::debug!("source connection closed: {e}");
+    }
+}
+
+/// Whether the TLS handshake failed (a certificate refused, no TLS offered).
+fn is_tls(e: &tokio_postgres::Error) -> bool {
+    let mut src: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(x) = src {
+        if x.is::<rustls::Error>() {
+            return true;
+        }
+        if let Some(io) = x.downcast_ref::<std::io::Error>()
+            && io.get_ref().is_some_and(|i| i.is::<rustls::Error>())
+        {
+            return true;
+        }
+        src = x.source();
+    }
+    false
 }
 
 fn var(env: &[(String, String)], k: &str) -> Option<String> {
@@ -309,8 +402,18 @@ mod tests {
     }
 
     #[test]
-    fn tls_required_is_refused_clearly() {
-        let e = Source::parse("postgresql://app@h/db?sslmode=require", &[], None).unwrap_err();
-        assert!(e.to_string().contains("sslmode"), "{e}");
+    fn sslmode_comes_from_the_url_or_pgsslmode_and_is_checked() {
+        let env = [("PGSSLMODE".to_string(), "disable".to_string())];
+        let s = Source::parse("postgresql://app@h/db?sslmode=verify-ca", &env, None);
+        assert_eq!(s.map(|s| s.ssl_mode()).ok(), Some(SslMode::VerifyCa));
+        let s = Source::parse("postgresql://app@h/db", &env, None).unwrap();
+        assert_eq!(s.ssl_mode(), SslMode::Disable);
+        let s = Source::parse("postgresql://app@h/db", &[], None).unwrap();
+        assert_eq!(s.ssl_mode(), SslMode::Prefer);
+        let e = Source::parse("postgresql://app:pw@h/db?sslmode=always", &[], None).unwrap_err();
+        assert!(
+            e.to_string().contains("verify-full") && !e.to_string().contains("pw"),
+            "{e}"
+        );
     }
 }

@@ -7,6 +7,7 @@ pub mod connect;
 pub mod copy;
 pub mod decode;
 pub mod numeric;
+pub mod tls;
 pub mod types;
 
 use std::time::Instant;
@@ -30,11 +31,26 @@ pub enum PgError {
     /// The URL does not parse.
     #[error("source {0}: {1}")]
     Url(String, String),
-    /// TLS was required.
+    /// TLS cannot be set up as `sslmode` asks.
+    #[error("source {db}: {source}")]
+    Tls {
+        /// The source, without password.
+        db: String,
+        /// Why.
+        #[source]
+        source: tls::TlsError,
+    },
+    /// The TLS handshake failed.
     #[error(
-        "source {0}: sslmode=require asks for TLS, which this inlet does not have yet; use sslmode=prefer or disable on a trusted network, or a TLS tunnel"
+        "source {db}: TLS handshake failed ({cause}); with sslmode=verify-full the certificate must be signed by a root in sslrootcert (or the system's) and name the host you connect to; sslmode=verify-ca checks only the signature, require and prefer check nothing"
     )]
-    Tls(String),
+    Handshake {
+        /// The source, without password.
+        db: String,
+        /// Why.
+        #[source]
+        cause: Cause,
+    },
     /// Wrong user or password.
     #[error(
         "source {db}: login refused ({cause}); check the user and password (URL, PGPASSWORD, ~/.pgpass or the auth file)"
@@ -196,7 +212,8 @@ impl PgError {
         matches!(
             self,
             PgError::Url(..)
-                | PgError::Tls(_)
+                | PgError::Tls { .. }
+                | PgError::Handshake { .. }
                 | PgError::Login { .. }
                 | PgError::NoDatabase { .. }
                 | PgError::Connect { .. }
@@ -240,6 +257,18 @@ pub async fn export_snapshot(source: &Source) -> Result<Snapshot, PgError> {
         id: row.get(0),
         started: Instant::now(),
     })
+}
+
+/// The TLS version `client`'s connection uses, per the server (None: not
+/// encrypted, or the server does not say).
+pub async fn tls_version(client: &Client) -> Option<String> {
+    let q = "SELECT version FROM pg_stat_ssl WHERE pid = pg_backend_pid() AND ssl";
+    client
+        .query_opt(q, &[])
+        .await
+        .ok()
+        .flatten()
+        .map(|r| r.get(0))
 }
 
 /// A connection inside snapshot `id` (checked to be REPEATABLE READ). Its
