@@ -293,6 +293,8 @@ impl ExportArgs {
             max_file_rows: self.max_file_rows.max(1),
             dry_run: self.dry_run,
             fail_fast: self.fail_fast,
+            live: std::io::IsTerminal::is_terminal(&std::io::stderr())
+                && self.log_format != Some(LogFormat::Json),
         }
     }
 }

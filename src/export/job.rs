@@ -61,6 +61,8 @@ pub struct Context {
     pub plan: Plan,
     /// Names of tables and files.
     pub layout: Layout,
+    /// The live display, on a terminal (else progress is logged).
+    pub bars: Option<indicatif::MultiProgress>,
 }
 
 /// Exports `relations`, `jobs` at a time; one report per table.
@@ -96,13 +98,23 @@ async fn export_table(ctx: Arc<Context>, rel: Relation) -> TableReport {
     let started = Instant::now();
     let name = rel.qualified();
     let progress = Arc::new(Progress::default());
-    let ticker = tokio::spawn(log_progress(
-        name.clone(),
-        rel.estimated_rows(),
-        Arc::clone(&progress),
-    ));
+    let bar = ctx
+        .bars
+        .as_ref()
+        .map(|m| m.add(table_bar(&name, rel.estimated_rows())));
+    let ticker = match &bar {
+        Some(b) => tokio::spawn(show_progress(b.clone(), Arc::clone(&progress))),
+        None => tokio::spawn(log_progress(
+            name.clone(),
+            rel.estimated_rows(),
+            Arc::clone(&progress),
+        )),
+    };
     let result = copy_table(&ctx, &rel, &progress).await;
     ticker.abort();
+    if let Some(b) = bar {
+        b.finish_and_clear();
+    }
     let seconds = started.elapsed().as_secs_f64();
     match result {
         Ok(written) => {
@@ -138,6 +150,36 @@ async fn export_table(ctx: Arc<Context>, rel: Relation) -> TableReport {
                 error: Some(e.to_string()),
             }
         }
+    }
+}
+
+/// A table's line in the live display: rows against the estimate, rate, time left.
+fn table_bar(name: &str, estimate: u64) -> indicatif::ProgressBar {
+    let style = indicatif::ProgressStyle::with_template(
+        "{prefix:30!} [{bar:25}] {human_pos}/~{human_len} rows  {msg}  {eta} left",
+    )
+    .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar())
+    .progress_chars("=> ");
+    indicatif::ProgressBar::new(estimate.max(1))
+        .with_style(style)
+        .with_prefix(name.to_string())
+}
+
+async fn show_progress(bar: indicatif::ProgressBar, p: Arc<Progress>) {
+    let started = Instant::now();
+    loop {
+        let rows = p.rows();
+        // the estimate (reltuples) may be low: the bar grows with the rows
+        if rows > bar.length().unwrap_or(0) {
+            bar.set_length(rows);
+        }
+        bar.set_position(rows);
+        let rate = rows as f64 / started.elapsed().as_secs_f64().max(1e-3);
+        bar.set_message(format!(
+            "{:.1} MB read, {rate:.0} rows/s",
+            p.bytes() as f64 / 1e6
+        ));
+        tokio::time::sleep(Duration::from_millis(200)).await;
     }
 }
 

@@ -157,6 +157,8 @@ pub struct ExportOptions {
     pub dry_run: bool,
     /// Stop at the first failed table.
     pub fail_fast: bool,
+    /// A live display of the tables in progress (on a terminal).
+    pub live: bool,
 }
 
 /// Rows per decoded batch, and its wire-byte bound.
@@ -225,6 +227,7 @@ pub fn run(cfg: &LoadConfig, opts: &ExportOptions) -> Result<Summary, ExportErro
         store,
         plan,
         layout,
+        bars: opts.live.then(indicatif::MultiProgress::new),
     });
     // the last handle on the store (and its runtime) must go outside async code
     let reports = rt.block_on(job::run_all(
