@@ -6,6 +6,7 @@ test; run it through `bash bench/export.sh` (which sets up the venv, the server 
 
 Engines, interleaved, each its own process timed with `/usr/bin/time -v`:
   inlet        INLET_BIN export --source URL -i tpch.lineitem --output-dir OUT  (Parquet, snappy)
+  inlet_p1     the same with --parallel 1 (one connection per table)
   duckdb       python -c: LOAD postgres_scanner (file path); SET threads = cores;
                ATTACH URL (TYPE postgres, READ_ONLY); COPY (SELECT * FROM pg.tpch.lineitem)
                TO OUT (FORMAT parquet, COMPRESSION snappy)
@@ -119,6 +120,8 @@ def bench_table(args, table, harm):
     env = {**os.environ, "PGPASSWORD": u.password or ""}
     engines = {
         "inlet": lambda out: [args.inlet, "export", "--source", dsn, "-i", table, "--output-dir", out],
+        "inlet_p1": lambda out: [args.inlet, "export", "--source", dsn, "-i", table, "--output-dir", out,
+                                 "--parallel", "1"],
         "inlet_prev": lambda out: [args.inlet_prev, "export", "--source", dsn, "-i", table,
                                    "--output-dir", out],
         "duckdb": lambda out: [sys.executable, "-c", (

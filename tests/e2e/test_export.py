@@ -488,3 +488,24 @@ def test_tls_as_sslmode_asks(pg_url, schema, export, tmp_path):
     assert p.returncode == 3 and "ca.pem" in p.stderr, explain(p)
     p = export("--source", base.format(host="localhost") + "?sslmode=sometimes", *args)
     assert p.returncode == 3 and "verify-full" in p.stderr, explain(p)
+
+
+def test_a_table_dropped_during_the_run_is_named_and_the_others_land(pg_url, schema, inlet_bin,
+                                                                      child_env, tmp_path):
+    psql(pg_url, f"CREATE TABLE {schema}.a_big AS SELECT g AS id, md5(g::text) AS h "
+                 f"FROM generate_series(1, 1500000) g; CREATE TABLE {schema}.z_small AS SELECT 1 AS id")
+    out = tmp_path / "lake"
+    # one table at a time, in name order: z_small is read after a_big
+    proc = subprocess.Popen([str(inlet_bin), "export", "--source", pg_url, "--output-dir", str(out),
+                             "-i", f"{schema}.*", "--jobs", "1", "--parallel", "1"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=child_env())
+    deadline = time.time() + 60
+    while time.time() < deadline and proc.poll() is None and not psql(
+            pg_url, f"SELECT 1 FROM pg_stat_activity WHERE query LIKE 'COPY%{schema}%a_big%'").strip():
+        time.sleep(0.02)
+    psql(pg_url, f"DROP TABLE {schema}.z_small")
+    stdout, stderr = proc.communicate(timeout=300)
+    assert proc.returncode == 7, f"exit {proc.returncode}\n{stderr[-3000:]}"
+    assert f"{schema}.z_small no longer exists" in stderr, stderr[-3000:]
+    assert (out / schema / "a_big" / "_SUCCESS").exists()
+    assert not (out / schema / "z_small" / "_SUCCESS").exists()
