@@ -13,9 +13,10 @@ use super::{
 };
 use crate::config::{ConfigError, LoadConfig};
 use crate::export::{self, ExportError, ExportOptions, Pattern};
+use crate::source::SnapshotMode;
 use crate::source::postgres::decode::Infinity;
 use crate::source::postgres::types::{TypeOptions, UnconstrainedNumeric};
-use crate::source::postgres::{PgError, SnapshotMode, Source};
+use crate::source::postgres::{PgError, Source};
 
 pub(super) const EXPORT_HELP: &str = "\
 Examples:
@@ -239,14 +240,14 @@ impl ExportArgs {
                 crate::storage::auth::entry_info(file, id, env, "ds_type", "postgres")
                     .map_err(ConfigError::from)?;
             if !matches!(kind.as_str(), "postgres" | "postgresql" | "pg") {
-                return Err(ExportError::Source(PgError::Url(
+                return Err(ExportError::source(PgError::Url(
                     format!("auth entry '{id}'"),
                     format!(
                         "ds_type '{kind}' is not supported; inlet export reads PostgreSQL (ds_type postgres)"
                     ),
                 )));
             }
-            return Ok(Source::from_auth(&info)?);
+            return Source::from_auth(&info).map_err(ExportError::source);
         }
         let url = self.source.as_deref().unwrap_or_default();
         let pgpass = env
@@ -258,7 +259,7 @@ impl ExportArgs {
                     .find(|(k, _)| k == "HOME")
                     .map(|(_, h)| PathBuf::from(h).join(".pgpass"))
             });
-        Ok(Source::parse(url, env, pgpass.as_deref())?)
+        Source::parse(url, env, pgpass.as_deref()).map_err(ExportError::source)
     }
 
     fn options(&self, source: Source) -> ExportOptions {

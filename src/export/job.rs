@@ -17,8 +17,9 @@ use super::report::TableReport;
 use super::units;
 use crate::layout::{Layout, TableNames, safe_segment};
 use crate::load::plan::Plan;
-use crate::source::postgres::{self, PgError, ReadSettings, Source};
-use crate::source::{Progress, Relation};
+use crate::source::{
+    Database, ErrorKind, Progress, ReadUnit, Relation, Snapshot as _, SourceError,
+};
 use crate::storage::Store;
 use crate::table::{self, Commit, Table, Written};
 
@@ -40,17 +41,15 @@ const UNIT_RETRIES: u32 = 3;
 const PROGRESS_EVERY: Duration = Duration::from_secs(5);
 
 /// What every table job shares.
-pub struct Context {
-    /// The source.
-    pub source: Source,
+pub struct Context<D: Database> {
+    /// The source database.
+    pub db: D,
     /// The run's snapshot id (None: one per table).
     pub snapshot: Option<String>,
     /// Connections per table.
     pub parallel: usize,
     /// Range size in pages.
     pub split_pages: u64,
-    /// Decoding.
-    pub read: ReadSettings,
     /// Part file bounds.
     pub max_file_bytes: u64,
     /// Part file bounds.
@@ -66,8 +65,8 @@ pub struct Context {
 }
 
 /// Exports `relations`, `jobs` at a time; one report per table.
-pub async fn run_all(
-    ctx: Arc<Context>,
+pub async fn run_all<D: Database>(
+    ctx: Arc<Context<D>>,
     relations: Vec<Relation>,
     jobs: usize,
     fail_fast: bool,
@@ -94,7 +93,7 @@ pub async fn run_all(
 }
 
 /// Exports one table; failures end up in its report.
-async fn export_table(ctx: Arc<Context>, rel: Relation) -> TableReport {
+async fn export_table<D: Database>(ctx: Arc<Context<D>>, rel: Relation) -> TableReport {
     let started = Instant::now();
     let name = rel.qualified();
     let progress = Arc::new(Progress::default());
@@ -203,8 +202,8 @@ async fn log_progress(name: String, estimate: u64, p: Arc<Progress>) {
 }
 
 /// Reads every unit and writes the table; returns its files.
-async fn copy_table(
-    ctx: &Arc<Context>,
+async fn copy_table<D: Database>(
+    ctx: &Arc<Context<D>>,
     rel: &Relation,
     progress: &Arc<Progress>,
 ) -> Result<Vec<Written>, ExportError> {
@@ -213,8 +212,8 @@ async fn copy_table(
     let (own, snapshot_id) = match &ctx.snapshot {
         Some(id) => (None, id.clone()),
         None => {
-            let s = postgres::export_snapshot(&ctx.source).await?;
-            let id = s.id.clone();
+            let s = ctx.db.snapshot().await.map_err(ExportError::source)?;
+            let id = s.id().to_string();
             (Some(s), id)
         }
     };
@@ -245,7 +244,7 @@ async fn copy_table(
         let schema = Arc::clone(&schema);
         let manifest = json!({
             "table": name,
-            "source": ctx.source.to_string(),
+            "source": ctx.db.to_string(),
             "snapshot": snapshot_id,
             "started_at": chrono::Utc::now().to_rfc3339(),
         });
@@ -297,7 +296,10 @@ async fn copy_table(
             reader.spawn(unit)
         })
         .buffer_unordered(ctx.parallel)
-        .try_fold(0u64, |a, n| async move { Ok::<u64, PgError>(a + n) })
+        .try_fold(
+            0u64,
+            |a, n| async move { Ok::<u64, ReadError<D::Error>>(a + n) },
+        )
         .await;
     // the first failure stops the other readers
     let _ = stop_tx.send(read.is_err());
@@ -313,8 +315,8 @@ async fn copy_table(
         }
     }
     match (read, failure) {
-        (Err(PgError::SinkGone(_)), Some(w)) => Err(w),
-        (Err(e), _) => Err(e.into()),
+        (Err(e), Some(w)) if e.kind() == ErrorKind::SinkGone => Err(w),
+        (Err(e), _) => Err(ExportError::source(e)),
         (Ok(_), Some(w)) => Err(w),
         (Ok(n), None) => {
             let _ = done_tx.send(Some((written, n)));
@@ -324,8 +326,8 @@ async fn copy_table(
 }
 
 /// What a reader thread needs.
-struct Reader {
-    ctx: Arc<Context>,
+struct Reader<D: Database> {
+    ctx: Arc<Context<D>>,
     rel: Relation,
     snapshot: String,
     tx: mpsc::Sender<RecordBatch>,
@@ -333,13 +335,13 @@ struct Reader {
     stop: tokio::sync::watch::Receiver<bool>,
 }
 
-impl Reader {
+impl<D: Database> Reader<D> {
     /// Reads `unit` on a thread of its own, with a runtime of its own: the
     /// connection's task and the decoder share the thread, so the COPY data
     /// passes between them without waking another thread (on lineitem,
     /// waking the multi-thread runtime's workers for every few rows cost a
     /// sixth of the client's CPU).
-    async fn spawn(mut self, unit: postgres::ReadUnit) -> Result<u64, PgError> {
+    async fn spawn(mut self, unit: ReadUnit) -> Result<u64, ReadError<D::Error>> {
         let (done_tx, done_rx) = oneshot::channel();
         std::thread::Builder::new()
             .name("inlet-export-read".into())
@@ -363,37 +365,39 @@ impl Reader {
                             _ = self.stop.wait_for(|s| *s) => Ok(0),
                         }
                     }),
-                    Err(e) => Err(PgError::Runtime(e)),
+                    Err(e) => Err(ReadError::Thread(e)),
                 };
                 let _ = done_tx.send(result);
             })
-            .map_err(PgError::Runtime)?;
+            .map_err(ReadError::Thread)?;
         done_rx
             .await
-            .map_err(|_| PgError::Runtime(std::io::Error::other("a reader thread stopped")))?
+            .map_err(|_| ReadError::Thread(std::io::Error::other("a reader thread stopped")))?
     }
 }
 
 /// Reads one unit; a unit whose connection is lost (or that a hot standby
 /// cancels) is read again on a new connection inside the same snapshot,
 /// skipping the rows already delivered, up to [`UNIT_RETRIES`] times.
-async fn read_with_retries(
-    ctx: &Context,
+async fn read_with_retries<D: Database>(
+    ctx: &Context<D>,
     rel: &Relation,
-    unit: &postgres::ReadUnit,
+    unit: &ReadUnit,
     snapshot: &str,
     tx: &mpsc::Sender<RecordBatch>,
     progress: &Progress,
-) -> Result<u64, PgError> {
+) -> Result<u64, ReadError<D::Error>> {
     let mut delivered = 0u64;
     let mut attempt = 0;
     loop {
         let read = async {
-            let client = postgres::join_snapshot(&ctx.source, snapshot).await?;
-            postgres::read_unit(&client, rel, unit, ctx.read, tx, progress, &mut delivered).await
+            let conn = ctx.db.join(snapshot).await?;
+            ctx.db
+                .read(&conn, rel, unit, tx, progress, &mut delivered)
+                .await
         };
         match read.await {
-            Err(e) if e.is_transient() && attempt < UNIT_RETRIES => {
+            Err(e) if e.kind() == ErrorKind::Transient && attempt < UNIT_RETRIES => {
                 attempt += 1;
                 let wait = Duration::from_millis(500 << attempt);
                 tracing::warn!(
@@ -406,7 +410,27 @@ async fn read_with_retries(
                 );
                 tokio::time::sleep(wait).await;
             }
-            r => return r,
+            r => return r.map_err(ReadError::Source),
+        }
+    }
+}
+
+/// Why a unit could not be read: the source's error, or no reader thread.
+#[derive(Debug, thiserror::Error)]
+enum ReadError<E: SourceError> {
+    /// The source failed.
+    #[error(transparent)]
+    Source(E),
+    /// A reader thread could not start (or stopped).
+    #[error("starting a reader thread: {0}")]
+    Thread(#[source] std::io::Error),
+}
+
+impl<E: SourceError> SourceError for ReadError<E> {
+    fn kind(&self) -> ErrorKind {
+        match self {
+            ReadError::Source(e) => e.kind(),
+            ReadError::Thread(_) => ErrorKind::Other,
         }
     }
 }

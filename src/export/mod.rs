@@ -20,7 +20,8 @@ use crate::source::Relation;
 use crate::source::postgres::copy::BatchLimits;
 use crate::source::postgres::decode::Infinity;
 use crate::source::postgres::types::TypeOptions;
-use crate::source::postgres::{self, PgError, ReadSettings, SnapshotMode, Source, catalog};
+use crate::source::postgres::{Postgres, ReadSettings, Source};
+use crate::source::{Database, ErrorKind, Snapshot as _, SnapshotMode, SourceError};
 use crate::storage::{StorageError, Store};
 use crate::table::{TableError, TableSettings};
 
@@ -34,8 +35,14 @@ pub enum ExportError {
     #[error(transparent)]
     Config(#[from] ConfigError),
     /// The source cannot be reached or read.
-    #[error(transparent)]
-    Source(#[from] PgError),
+    #[error("{error}")]
+    Source {
+        /// How the export treats it.
+        kind: ErrorKind,
+        /// The source's own error.
+        #[source]
+        error: Box<dyn std::error::Error + Send + Sync>,
+    },
     /// The destination cannot be opened.
     #[error(transparent)]
     Storage(#[from] StorageError),
@@ -106,6 +113,14 @@ pub enum Failure {
 }
 
 impl ExportError {
+    /// A failure of the source database.
+    pub fn source(e: impl SourceError) -> ExportError {
+        ExportError::Source {
+            kind: e.kind(),
+            error: Box::new(e),
+        }
+    }
+
     /// The kind of failure.
     pub fn failure(&self) -> Failure {
         match self {
@@ -113,8 +128,11 @@ impl ExportError {
             | ExportError::NoMatch(_)
             | ExportError::Empty
             | ExportError::DeltaMerge => Failure::Config,
-            ExportError::Source(PgError::Url(..) | PgError::Tls { .. }) => Failure::Config,
-            ExportError::Source(_) => Failure::Source,
+            ExportError::Source {
+                kind: ErrorKind::Config,
+                ..
+            } => Failure::Config,
+            ExportError::Source { .. } => Failure::Source,
             ExportError::Storage(e) if e.is_config() => Failure::Config,
             ExportError::Storage(_) => Failure::Destination,
             ExportError::Table { source, .. } if source.is_destination() => Failure::Destination,
@@ -179,49 +197,41 @@ pub fn run(cfg: &LoadConfig, opts: &ExportOptions) -> Result<Summary, ExportErro
         .build()
         .map_err(ExportError::Runtime)?;
     let started = Instant::now();
-    let (snapshot, relations) = rt.block_on(discover(opts))?;
+    let db = Postgres::new(
+        opts.source.clone(),
+        ReadSettings {
+            limits: BATCH,
+            infinity: opts.infinity,
+        },
+        opts.types,
+    );
+    let (snapshot, relations) = rt.block_on(discover(&db, opts))?;
     let layout = Layout::new(plan.layout.clone(), plan.encoder.extension());
     if opts.dry_run {
         report::print_plan(&relations, opts, &plan, &layout);
         return Ok(Summary::default());
     }
     let store = Store::open_with(&plan.destination, &cfg.storage)?;
-    let tls = rt.block_on(postgres::tls_version(&snapshot.client));
-    let verified = match opts.source.ssl_mode() {
-        postgres::tls::SslMode::VerifyFull => "certificate and host name verified",
-        postgres::tls::SslMode::VerifyCa => "certificate verified, not the host name",
-        _ => "certificate not verified (sslmode=verify-full checks it)",
-    };
-    match &tls {
-        Some(v) => tracing::info!(tls = %v, "source connections use {v}, {verified}"),
-        None => {
-            tracing::info!("source connections are not encrypted (sslmode=require insists on TLS)")
-        }
-    }
+    tracing::info!("{}", rt.block_on(db.security(&snapshot)));
     tracing::info!(
         tables = relations.len(),
         destination = %store.display(),
-        snapshot = %snapshot.id,
-        "exporting {} tables from {} to {}",
+        snapshot = %snapshot.id(),
+        "exporting {} tables from {db} to {}",
         relations.len(),
-        opts.source,
         store.display()
     );
     // per table: the catalog's snapshot goes now, each table takes its own
     let shared = match opts.snapshot {
-        SnapshotMode::One => Some(snapshot.id.clone()),
+        SnapshotMode::One => Some(snapshot.id().to_string()),
         SnapshotMode::PerTable => None,
     };
     let holder = shared.is_some().then_some(snapshot);
     let ctx = Arc::new(job::Context {
-        source: opts.source.clone(),
+        db,
         snapshot: shared,
         parallel: opts.parallel.max(1),
         split_pages: opts.split_pages,
-        read: ReadSettings {
-            limits: BATCH,
-            infinity: opts.infinity,
-        },
         max_file_bytes: opts.max_file_bytes,
         max_file_rows: opts.max_file_rows,
         store,
@@ -238,7 +248,7 @@ pub fn run(cfg: &LoadConfig, opts: &ExportOptions) -> Result<Summary, ExportErro
     ));
     drop(ctx);
     if let Some(h) = holder {
-        let held = h.started.elapsed().as_secs_f64();
+        let held = h.started().elapsed().as_secs_f64();
         drop(h);
         tracing::info!(
             seconds = format!("{held:.2}"),
@@ -282,17 +292,17 @@ fn copy_settings(table: &mut TableSettings) -> Result<(), ExportError> {
 }
 
 /// The snapshot, and the selected relations with their columns and leaves.
-async fn discover(
+async fn discover<D: Database>(
+    db: &D,
     opts: &ExportOptions,
-) -> Result<(postgres::Snapshot, Vec<Relation>), ExportError> {
-    let snapshot = postgres::export_snapshot(&opts.source).await?;
-    let all = catalog::relations(&snapshot.client).await?;
+) -> Result<(D::Snapshot, Vec<Relation>), ExportError> {
+    let snapshot = db.snapshot().await.map_err(ExportError::source)?;
+    let all = db.relations(&snapshot).await.map_err(ExportError::source)?;
     let mut chosen = select::select(all, &opts.include, &opts.exclude, opts.include_views)?;
     for r in &mut chosen {
-        r.columns = catalog::columns(&snapshot.client, r.oid, opts.types).await?;
-        if r.kind == crate::source::RelationKind::Partitioned {
-            r.leaves = catalog::leaves(&snapshot.client, r).await?;
-        }
+        db.describe(&snapshot, r)
+            .await
+            .map_err(ExportError::source)?;
     }
     Ok((snapshot, chosen))
 }

@@ -8,7 +8,7 @@ use super::units;
 use crate::layout::{Layout, TableNames, safe_segment};
 use crate::load::plan::Plan;
 use crate::source::Relation;
-use crate::source::postgres::SnapshotMode;
+use crate::source::SnapshotMode;
 
 /// One table's outcome.
 #[derive(Debug, Clone, Serialize)]

@@ -3,7 +3,7 @@
 //! its leaf partitions. Planned from the relation's size on disk, never from
 //! `COUNT(*)`.
 
-use crate::source::postgres::ReadUnit;
+use crate::source::ReadUnit;
 use crate::source::{Relation, RelationKind};
 
 /// The default range: 64 MiB (8192 pages of 8 KiB). Smaller relations are

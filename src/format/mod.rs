@@ -259,6 +259,11 @@ impl Encoder {
     }
 }
 
+/// In-memory size at which a Parquet row group is closed before its row
+/// count is reached. Measured on 400 rows of 1.28 MB text exported in 64 MB
+/// parts: peak RSS 226 MB with row groups closed by count only.
+const ROW_GROUP_BYTES: usize = 16 << 20;
+
 /// One file being encoded batch by batch. Only the encoded bytes are kept,
 /// so a stream's rows can be handed over while its batch is still filling.
 pub struct FileEncoder {
@@ -279,7 +284,14 @@ impl FileEncoder {
     pub fn write(&mut self, batch: &RecordBatch) -> Result<(), FormatError> {
         let header = !std::mem::replace(&mut self.started, true);
         match &mut self.sink {
-            Sink::Parquet(w) => w.write(batch)?,
+            Sink::Parquet(w) => {
+                w.write(batch)?;
+                // a row group's pages are held in memory until it closes: one
+                // of big values (TOAST-sized text) closes by its size too
+                if w.memory_size() >= ROW_GROUP_BYTES {
+                    w.flush()?;
+                }
+            }
             Sink::Csv { out, delimiter } => text::write_csv(batch, *delimiter, header, out)
                 .map_err(|source| FormatError::Arrow {
                     format: "csv",
@@ -347,5 +359,52 @@ impl Write for TextOut {
             TextOut::Plain(_) => Ok(()),
             TextOut::Gzip(gz) => gz.flush(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use arrow_array::{RecordBatch, StringArray};
+    use arrow_schema::{DataType, Field, Schema};
+    use parquet::file::reader::{FileReader, SerializedFileReader};
+
+    use super::*;
+
+    #[test]
+    fn a_row_group_of_big_values_closes_by_its_size() {
+        let schema = Arc::new(Schema::new(vec![Field::new("blob", DataType::Utf8, false)]));
+        // 40 rows of 1 MB of digits that do not repeat: no dictionary, little compression
+        let batches: Vec<RecordBatch> = (0..4)
+            .map(|b| {
+                let values: Vec<String> = (0..10)
+                    .map(|r| {
+                        (0..(1 << 20) / 8)
+                            .map(|i| format!("{:08}", (b * 10 + r) * 1_000_003 + i * 7919))
+                            .collect()
+                    })
+                    .collect();
+                RecordBatch::try_new(
+                    Arc::clone(&schema),
+                    vec![Arc::new(StringArray::from(values))],
+                )
+                .unwrap()
+            })
+            .collect();
+        let enc = Encoder {
+            format: FileFormat::Parquet,
+            codec: Codec::Snappy,
+            row_group_size: 1 << 20,
+            delimiter: b',',
+        };
+        let (rows, bytes) = enc
+            .encode(batches, &mut DictionaryHints::default())
+            .unwrap();
+        assert_eq!(rows, 40);
+        let file = SerializedFileReader::new(bytes).unwrap();
+        let groups = file.metadata().num_row_groups();
+        // 40 MB of values: row groups of about 16 MB, far below 2^20 rows
+        assert!((2..=4).contains(&groups), "{groups} row groups");
     }
 }

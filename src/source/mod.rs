@@ -3,7 +3,10 @@
 //! PostgreSQL is the first; another database is one more module that
 //! fills in the same [`Relation`]s and reads the same work units.
 
+mod database;
 pub mod postgres;
+
+pub use database::{Database, ErrorKind, Snapshot, SourceError};
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -138,4 +141,28 @@ impl Progress {
     pub fn bytes(&self) -> u64 {
         self.bytes.load(Ordering::Relaxed)
     }
+}
+
+/// How the connections of a run see the data.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum SnapshotMode {
+    /// One snapshot for the whole run (the default).
+    #[default]
+    One,
+    /// One per table: a shorter xmin horizon on a busy primary.
+    PerTable,
+}
+
+/// A part of a relation to read: all of it, or a range of its blocks
+/// (PostgreSQL: ctid pages).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReadUnit {
+    /// Schema of the relation read (a leaf partition, for partitioned tables).
+    pub schema: String,
+    /// Name of the relation read.
+    pub name: String,
+    /// `ONLY`: inheritance children are tables of their own.
+    pub only: bool,
+    /// Blocks `[start, end)`; `end` None: to the end of the relation.
+    pub blocks: Option<(u64, Option<u64>)>,
 }

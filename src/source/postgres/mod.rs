@@ -5,6 +5,7 @@
 pub mod catalog;
 pub mod connect;
 pub mod copy;
+mod database;
 pub mod decode;
 pub mod numeric;
 pub mod tls;
@@ -18,8 +19,10 @@ use tokio::sync::mpsc;
 use tokio_postgres::Client;
 use tokio_postgres::error::SqlState;
 
+pub use crate::source::{ReadUnit, SnapshotMode};
 pub use connect::Source;
 use copy::{BatchLimits, CopyDecoder, CopyError};
+pub use database::Postgres;
 use decode::Infinity;
 use types::Cast;
 
@@ -126,9 +129,6 @@ pub enum PgError {
         #[source]
         source: CopyError,
     },
-    /// A reader thread could not start.
-    #[error("starting a reader: {0}")]
-    Runtime(#[source] std::io::Error),
     /// Nobody takes the rows any more (the table's writer failed).
     #[error("table {0}: its writer stopped")]
     SinkGone(String),
@@ -221,16 +221,6 @@ impl PgError {
     }
 }
 
-/// How the connections of a run see the data.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum SnapshotMode {
-    /// One snapshot for the whole run (the default).
-    #[default]
-    One,
-    /// One per table: a shorter xmin horizon on a busy primary.
-    PerTable,
-}
-
 /// An exported snapshot, alive while its holder's transaction is open.
 pub struct Snapshot {
     /// The holder connection (also used for the catalog).
@@ -295,19 +285,6 @@ pub async fn join_snapshot(source: &Source, id: &str) -> Result<Client, PgError>
         return Err(PgError::Isolation(level));
     }
     Ok(client)
-}
-
-/// A part of a relation to read: all of it, or a ctid block range.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ReadUnit {
-    /// Schema of the relation read (a leaf partition, for partitioned tables).
-    pub schema: String,
-    /// Name of the relation read.
-    pub name: String,
-    /// `ONLY`: inheritance children are tables of their own.
-    pub only: bool,
-    /// Blocks `[start, end)`; `end` None: to the end of the relation.
-    pub blocks: Option<(u64, Option<u64>)>,
 }
 
 /// `"name"` quoted as an SQL identifier.
