@@ -18,6 +18,7 @@ pub mod export;
 pub mod format;
 pub mod layout;
 pub mod load;
+pub mod runlog;
 pub mod scan;
 pub mod schema;
 pub mod singer;

@@ -149,6 +149,10 @@ pub struct ExportArgs {
     /// types: Spark 4.0, Hive.
     #[arg(long)]
     portable_types: bool,
+    /// The run log (SQLite) that records every run, table and part file; `none` for no log.
+    /// Default: $XDG_DATA_HOME/inlet/runs.sqlite, else ~/.local/share/inlet/runs.sqlite.
+    #[arg(long, value_name = "FILE", env = "INLET_RUN_LOG")]
+    run_log: Option<PathBuf>,
     /// ±infinity dates and timestamps.
     #[arg(long, value_enum, default_value = "error")]
     infinity: InfinityArg,
@@ -262,7 +266,7 @@ impl ExportArgs {
         Source::parse(url, env, pgpass.as_deref()).map_err(ExportError::source)
     }
 
-    fn options(&self, source: Source) -> ExportOptions {
+    fn options(&self, source: Source, env: &[(String, String)]) -> ExportOptions {
         let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
         ExportOptions {
             source,
@@ -296,6 +300,11 @@ impl ExportArgs {
             fail_fast: self.fail_fast,
             live: std::io::IsTerminal::is_terminal(&std::io::stderr())
                 && self.log_format != Some(LogFormat::Json),
+            run_log: match &self.run_log {
+                Some(p) if p.as_os_str() == "none" => None,
+                Some(p) => Some(p.clone()),
+                None => crate::runlog::RunLog::default_path(env),
+            },
         }
     }
 }
@@ -315,7 +324,7 @@ pub fn export(a: ExportArgs) -> ExitCode {
         Err(e) => return fail(exit_code(e.failure()), e),
     };
     let json = a.log_format == Some(LogFormat::Json);
-    let opts = a.options(source);
+    let opts = a.options(source, &env);
     match export::run(&cfg, &opts) {
         Ok(summary) => {
             if !opts.dry_run {

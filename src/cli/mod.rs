@@ -5,6 +5,7 @@ mod about;
 #[cfg(feature = "delta")]
 mod delta_cmds;
 mod export_cmd;
+mod runs_cmd;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -54,6 +55,8 @@ enum Command {
     /// Export database tables (PostgreSQL) into files: one snapshot, binary COPY, exact types.
     #[command(after_help = export_cmd::EXPORT_HELP)]
     Export(export_cmd::ExportArgs),
+    /// List earlier exports from the run log, or show one (`inlet runs show RUN_ID`).
+    Runs(runs_cmd::RunsArgs),
     /// Write, read back, list and delete a probe object at the destination.
     Check(CommonArgs),
     /// Print the Singer STATE stored in a Delta table's newest commit that has one.
@@ -177,6 +180,7 @@ pub fn main_with(mut args: Vec<std::ffi::OsString>) -> ExitCode {
     match cli.command {
         Command::Load(a) => load_cmd(a),
         Command::Export(a) => export_cmd::export(a),
+        Command::Runs(a) => runs_cmd::runs(a),
         Command::Check(a) => check_cmd(a),
         #[cfg(feature = "delta")]
         Command::State(a) => delta_cmds::state(a),

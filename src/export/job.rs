@@ -62,6 +62,8 @@ pub struct Context<D: Database> {
     pub layout: Layout,
     /// The live display, on a terminal (else progress is logged).
     pub bars: Option<indicatif::MultiProgress>,
+    /// The run log and this run's id there.
+    pub log: Option<(Arc<crate::runlog::RunLog>, String)>,
 }
 
 /// Exports `relations`, `jobs` at a time; one report per table.
@@ -115,7 +117,7 @@ async fn export_table<D: Database>(ctx: Arc<Context<D>>, rel: Relation) -> Table
         b.finish_and_clear();
     }
     let seconds = started.elapsed().as_secs_f64();
-    match result {
+    let (report, written) = match result {
         Ok(written) => {
             let rows: u64 = written.iter().map(|w| w.rows as u64).sum();
             let bytes: u64 = written.iter().map(|w| w.bytes as u64).sum();
@@ -129,26 +131,64 @@ async fn export_table<D: Database>(ctx: Arc<Context<D>>, rel: Relation) -> Table
                 written.len(),
                 rows as f64 / seconds.max(1e-6)
             );
-            TableReport {
+            let report = TableReport {
                 table: name,
                 rows,
                 files: written.len() as u64,
                 bytes,
                 seconds,
                 error: None,
-            }
+            };
+            (report, written)
         }
         Err(e) => {
             tracing::error!(table = %name, "{e}");
-            TableReport {
+            let report = TableReport {
                 table: name,
                 rows: progress.rows(),
                 files: 0,
                 bytes: 0,
                 seconds,
                 error: Some(e.to_string()),
-            }
+            };
+            (report, Vec::new())
         }
+    };
+    if let Some((log, run)) = &ctx.log {
+        record(log, run, &report, &written);
+    }
+    report
+}
+
+/// Records a finished table in the run log; a log that cannot be written
+/// is said, and the export goes on.
+fn record(log: &crate::runlog::RunLog, run: &str, t: &TableReport, written: &[Written]) {
+    use crate::runlog::{FileRow, TableRow};
+    let row = TableRow {
+        table: t.table.clone(),
+        status: if t.error.is_some() {
+            "failed"
+        } else {
+            "succeeded"
+        }
+        .into(),
+        rows: t.rows,
+        files: t.files,
+        bytes: t.bytes,
+        seconds: t.seconds,
+        error: t.error.clone(),
+    };
+    let files: Vec<FileRow> = written
+        .iter()
+        .map(|w| FileRow {
+            table: t.table.clone(),
+            path: w.path.clone(),
+            rows: w.rows as u64,
+            bytes: w.bytes as u64,
+        })
+        .collect();
+    if let Err(e) = log.table(run, &row, &files) {
+        tracing::warn!("{e}; table {} is not in the run log", t.table);
     }
 }
 

@@ -16,6 +16,7 @@ use std::time::Instant;
 use crate::config::{ConfigError, LoadConfig};
 use crate::layout::Layout;
 use crate::load::plan::Plan;
+use crate::runlog::{RunLog, RunStart};
 use crate::source::Relation;
 use crate::source::postgres::copy::BatchLimits;
 use crate::source::postgres::decode::Infinity;
@@ -64,6 +65,9 @@ pub enum ExportError {
     /// The async runtime could not start.
     #[error("starting the export's threads: {0}")]
     Runtime(#[source] std::io::Error),
+    /// The run log cannot be used.
+    #[error(transparent)]
+    RunLog(#[from] crate::runlog::RunLogError),
     /// A table's rows could not be written.
     #[error("table {table}: {source}")]
     Table {
@@ -127,7 +131,8 @@ impl ExportError {
             ExportError::Config(_)
             | ExportError::NoMatch(_)
             | ExportError::Empty
-            | ExportError::DeltaMerge => Failure::Config,
+            | ExportError::DeltaMerge
+            | ExportError::RunLog(_) => Failure::Config,
             ExportError::Source {
                 kind: ErrorKind::Config,
                 ..
@@ -177,6 +182,8 @@ pub struct ExportOptions {
     pub fail_fast: bool,
     /// A live display of the tables in progress (on a terminal).
     pub live: bool,
+    /// The run log file (None: no run log).
+    pub run_log: Option<std::path::PathBuf>,
 }
 
 /// Rows per decoded batch, and its wire-byte bound.
@@ -221,6 +228,20 @@ pub fn run(cfg: &LoadConfig, opts: &ExportOptions) -> Result<Summary, ExportErro
         relations.len(),
         store.display()
     );
+    let log = match &opts.run_log {
+        Some(path) => {
+            let log = Arc::new(RunLog::open(path)?);
+            let id = log.start(&RunStart {
+                source: &db.to_string(),
+                destination: store.display(),
+                format: &format!("{:?}", cfg.format).to_ascii_lowercase(),
+                settings: settings_json(opts, &relations),
+            })?;
+            tracing::info!(run_id = %id, run_log = %log.path(), "run {id} (run log {})", log.path());
+            Some((log, id))
+        }
+        None => None,
+    };
     // per table: the catalog's snapshot goes now, each table takes its own
     let shared = match opts.snapshot {
         SnapshotMode::One => Some(snapshot.id().to_string()),
@@ -238,6 +259,7 @@ pub fn run(cfg: &LoadConfig, opts: &ExportOptions) -> Result<Summary, ExportErro
         plan,
         layout,
         bars: opts.live.then(indicatif::MultiProgress::new),
+        log: log.clone(),
     });
     // the last handle on the store (and its runtime) must go outside async code
     let reports = rt.block_on(job::run_all(
@@ -265,6 +287,17 @@ pub fn run(cfg: &LoadConfig, opts: &ExportOptions) -> Result<Summary, ExportErro
         .filter(|t| t.error.is_some())
         .map(|t| t.table.clone())
         .collect();
+    if let Some((log, id)) = &log {
+        let error = (!failed.is_empty()).then(|| format!("failed: {}", failed.join(", ")));
+        let (rows, bytes) = summary
+            .tables
+            .iter()
+            .fold((0, 0), |(r, b), t| (r + t.rows, b + t.bytes));
+        let n = summary.tables.len() as u64;
+        if let Err(e) = log.finish(id, n, rows, bytes, error.as_deref()) {
+            tracing::warn!("{e}; the run's end is not in the run log");
+        }
+    }
     if failed.is_empty() {
         Ok(summary)
     } else {
@@ -274,6 +307,21 @@ pub fn run(cfg: &LoadConfig, opts: &ExportOptions) -> Result<Summary, ExportErro
             summary: Box::new(summary),
         })
     }
+}
+
+/// What the run log keeps of a run's settings (nothing secret).
+fn settings_json(opts: &ExportOptions, relations: &[Relation]) -> serde_json::Value {
+    serde_json::json!({
+        "include": opts.include.iter().map(|p| p.to_string()).collect::<Vec<_>>(),
+        "exclude": opts.exclude.iter().map(|p| p.to_string()).collect::<Vec<_>>(),
+        "include_views": opts.include_views,
+        "jobs": opts.jobs,
+        "parallel": opts.parallel,
+        "snapshot": format!("{:?}", opts.snapshot),
+        "max_file_bytes": opts.max_file_bytes,
+        "max_file_rows": opts.max_file_rows,
+        "tables": relations.iter().map(Relation::qualified).collect::<Vec<_>>(),
+    })
 }
 
 /// A table kind's settings for full copies.

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import json
 import os
+import tempfile
 import subprocess
 from pathlib import Path
 
@@ -48,6 +49,8 @@ _SAFE_ENV = {
     "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
     "GCE_METADATA_HOST": "127.0.0.1:9",
     "NO_PROXY": "*",
+    # inlet export's run log goes to a folder of the test session, not the user's own
+    "XDG_DATA_HOME": tempfile.mkdtemp(prefix="inlet-test-data-"),
 }
 
 

@@ -509,3 +509,56 @@ def test_a_table_dropped_during_the_run_is_named_and_the_others_land(pg_url, sch
     assert f"{schema}.z_small no longer exists" in stderr, stderr[-3000:]
     assert (out / schema / "a_big" / "_SUCCESS").exists()
     assert not (out / schema / "z_small" / "_SUCCESS").exists()
+
+
+def test_the_run_log_records_runs_tables_and_files(pg_url, schema, export, inlet_bin, child_env,
+                                                   tmp_path):
+    from urllib.parse import urlsplit
+
+    psql(pg_url, f"CREATE TABLE {schema}.a AS SELECT g AS id FROM generate_series(1, 1000) g; "
+                 f"CREATE TABLE {schema}.b (id int); REVOKE SELECT ON {schema}.b FROM CURRENT_USER")
+    log = tmp_path / "logs" / "runs.sqlite"
+    out = tmp_path / "lake"
+    p = export("--source", pg_url, "--output-dir", out, "-i", f"{schema}.a", "--run-log", log)
+    assert p.returncode == 0 and "run_log" in p.stderr, explain(p)
+    p = export("--source", pg_url, "--output-dir", out, "-i", f"{schema}.*", "--run-log", log)
+    assert p.returncode == 7, explain(p)
+
+    def runs(*args):
+        r = subprocess.run([str(inlet_bin), "runs", "--run-log", str(log), *args],
+                           capture_output=True, text=True, env=child_env(), timeout=60)
+        assert r.returncode == 0, r.stderr
+        return r.stdout
+
+    listed = json.loads(runs("--format", "json"))
+    assert [r["status"] for r in listed] == ["failed", "succeeded"]
+    assert listed[1]["rows"] == 1000 and listed[1]["tables"] == 1
+    assert listed[0]["error"] == f"failed: {schema}.b"
+    detail = json.loads(runs("show", listed[0]["run_id"], "--format", "json"))
+    tables = {t["table"]: t for t in detail["table_list"]}
+    assert tables[f"{schema}.a"]["status"] == "succeeded" and tables[f"{schema}.a"]["rows"] == 1000
+    assert tables[f"{schema}.b"]["status"] == "failed" and "grant SELECT" in tables[f"{schema}.b"]["error"]
+    # the second copy's part (numbers continue across runs; the first copy's part is gone)
+    assert [f["path"] for f in detail["files"]] == [f"{schema}/a/part-00001.parquet"]
+    assert (out / schema / "a" / "part-00001.parquet").exists()
+    assert detail["settings"]["include"] == [f"{schema}.*"]
+    text = runs("show", listed[0]["run_id"])
+    assert f"{schema}.a" in text and "part-00001.parquet" in text and "failed" in text
+    assert listed[0]["run_id"] in runs()
+    # no secret in the log
+    u = urlsplit(pg_url)
+    assert f":{u.password}@" not in log.read_bytes().decode("latin-1")
+    # a killed run stays "running or killed"
+    psql(pg_url, f"CREATE TABLE {schema}.c AS SELECT g AS id, md5(g::text) AS h FROM generate_series(1, 2000000) g")
+    proc = subprocess.Popen([str(inlet_bin), "export", "--source", pg_url, "--output-dir", str(out),
+                             "-i", f"{schema}.c", "--run-log", str(log)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=child_env())
+    deadline = time.time() + 60
+    while time.time() < deadline and len(json.loads(runs("--format", "json"))) < 3:
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert "running or killed" in runs().splitlines()[1]
+    r = subprocess.run([str(inlet_bin), "runs", "--run-log", str(log), "show", "nope"],
+                       capture_output=True, text=True, env=child_env())
+    assert r.returncode == 3 and "no run nope" in r.stderr
