@@ -206,19 +206,6 @@ impl PgError {
         }
         false
     }
-
-    /// True when the source could not be reached or logged into.
-    pub fn is_connection(&self) -> bool {
-        matches!(
-            self,
-            PgError::Url(..)
-                | PgError::Tls { .. }
-                | PgError::Handshake { .. }
-                | PgError::Login { .. }
-                | PgError::NoDatabase { .. }
-                | PgError::Connect { .. }
-        )
-    }
 }
 
 /// An exported snapshot, alive while its holder's transaction is open.

@@ -100,21 +100,18 @@ pub fn connector(
             chain: None,
             provider,
         }),
-        SslMode::VerifyCa => {
+        SslMode::VerifyCa | SslMode::VerifyFull => {
             let roots = Arc::new(roots(mode, root_cert, home)?);
             let chain = WebPkiServerVerifier::builder_with_provider(roots, Arc::clone(&provider))
                 .build()
                 .map_err(|e| TlsError::Config(rustls::Error::General(e.to_string())))?;
-            Arc::new(Verifier {
-                chain: Some(chain),
-                provider,
-            })
-        }
-        SslMode::VerifyFull => {
-            let roots = Arc::new(roots(mode, root_cert, home)?);
-            WebPkiServerVerifier::builder_with_provider(roots, provider)
-                .build()
-                .map_err(|e| TlsError::Config(rustls::Error::General(e.to_string())))?
+            match mode {
+                SslMode::VerifyFull => chain,
+                _ => Arc::new(Verifier {
+                    chain: Some(chain),
+                    provider,
+                }),
+            }
         }
     };
     let config = builder
@@ -243,7 +240,10 @@ pub fn take_ssl_params(url: &str) -> (String, Option<String>, Option<String>) {
                     .split('&')
                     .filter(|kv| {
                         let (k, v) = kv.split_once('=').unwrap_or((kv, ""));
-                        !take(k, &percent_decode(v))
+                        !take(
+                            k,
+                            &percent_encoding::percent_decode_str(v).decode_utf8_lossy(),
+                        )
                     })
                     .collect();
                 match kept.is_empty() {
@@ -263,30 +263,6 @@ pub fn take_ssl_params(url: &str) -> (String, Option<String>, Option<String>) {
             .join(" ")
     };
     (rest, mode, root)
-}
-
-fn percent_decode(s: &str) -> String {
-    let b = s.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        let hex = |c: u8| (c as char).to_digit(16);
-        match (
-            b[i],
-            b.get(i + 1).copied().and_then(hex),
-            b.get(i + 2).copied().and_then(hex),
-        ) {
-            (b'%', Some(h), Some(l)) => {
-                out.push((h * 16 + l) as u8);
-                i += 3;
-            }
-            (c, ..) => {
-                out.push(c);
-                i += 1;
-            }
-        }
-    }
-    String::from_utf8_lossy(&out).into_owned()
 }
 
 #[cfg(test)]

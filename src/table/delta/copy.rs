@@ -47,10 +47,12 @@ impl DeltaTables {
                 continue;
             };
             let rows = types::to_delta(&b, &files.schema)?;
-            let url = self.layout.table_dir(names);
             self.store
                 .block_on(files.writer.write(&rows))
-                .map_err(|e| table_error(&url, "writing a data file", e.into()))?;
+                .map_err(|e| {
+                    let dir = self.layout.table_dir(names);
+                    table_error(&dir, "writing a data file", e.into())
+                })?;
         }
         Ok(())
     }
