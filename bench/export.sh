@@ -3,7 +3,10 @@
 # PostgreSQL (scripts/pg.sh), through inlet, DuckDB's postgres extension and binary COPY to
 # /dev/null, interleaved. Never builds inlet: build the release binary first.
 #   bash bench/export.sh [--runs N] [--engines inlet,duckdb,connectorx,pg2parquet,copy_x1,copy_x2]
-#                        [--tables tpch.lineitem,tpch.mixed] [--inlet-prev OTHER_BINARY]
+#                        [--tables tpch.lineitem,tpch.mixed,tpch.wide] [--inlet-prev OTHER_BINARY]
+#                        [--inlet-args "--max-file-size 16MB"]
+# Engines also: inlet_p1 (--parallel 1), inlet_tls (sslmode=require), inlet_delta (--format delta).
+# tpch.wide (400 rows of 1.28 MB text, TOAST-heavy) is made when --tables names it.
 # pg2parquet runs when ~/.cache/inlet/bench-tools/bin/pg2parquet exists
 # (cargo install pg2parquet --version 0.2.2 --locked --root ~/.cache/inlet/bench-tools: ~5 min).
 # Sets up once: a venv at ~/.cache/inlet/bench-venv with duckdb 1.5.5 and its postgres_scanner
@@ -65,6 +68,15 @@ FROM generate_series(1, 1000000) g;
 ALTER TABLE tpch.mixed ADD PRIMARY KEY (id);
 VACUUM ANALYZE tpch.mixed;
 SQL
+fi
+if [[ " $* " == *tpch.wide* ]]; then
+  have="$(psql "$url" -XAtc "SELECT count(*) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = 'tpch' AND c.relname = 'wide'")"
+  if [ "$have" != 1 ]; then
+    echo "bench/export.sh: generating tpch.wide, 400 rows of 1.28 MB text (once)" >&2
+    psql "$url" -Xq -v ON_ERROR_STOP=1 -c "CREATE TABLE tpch.wide AS SELECT g AS id,
+      (SELECT string_agg(md5((g * 100000 + i)::text), '') FROM generate_series(1, 40000) i) AS blob
+      FROM generate_series(1, 400) g; ANALYZE tpch.wide"
+  fi
 fi
 # warm the page cache
 psql "$url" -XAqc "COPY tpch.lineitem TO STDOUT (FORMAT binary)" > /dev/null

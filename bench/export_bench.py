@@ -7,6 +7,9 @@ test; run it through `bash bench/export.sh` (which sets up the venv, the server 
 Engines, interleaved, each its own process timed with `/usr/bin/time -v`:
   inlet        INLET_BIN export --source URL -i tpch.lineitem --output-dir OUT  (Parquet, snappy)
   inlet_p1     the same with --parallel 1 (one connection per table)
+  inlet_tls    the same over TLS (sslmode=require)
+  inlet_delta  the same into a Delta table (--format delta)
+  (--inlet-args "..." adds arguments to every inlet engine, e.g. "--max-file-size 16MB")
   duckdb       python -c: LOAD postgres_scanner (file path); SET threads = cores;
                ATTACH URL (TYPE postgres, READ_ONLY); COPY (SELECT * FROM pg.tpch.lineitem)
                TO OUT (FORMAT parquet, COMPRESSION snappy)
@@ -16,7 +19,8 @@ Engines, interleaved, each its own process timed with `/usr/bin/time -v`:
                ~/.cache/inlet/bench-tools/bin/pg2parquet, `cargo install pg2parquet`)
   copy_x1      psql -c 'COPY t TO STDOUT (FORMAT binary)' > /dev/null
   copy_x2      the same twice at once, on the ctid halves of the table (the limit on 2 cores)
-Rows are read back with pyarrow. While each engine runs, pg_stat_activity is sampled every
+Rows are read back with pyarrow. "machine CPU" is the CPU time of the whole machine during the run
+(/proc/stat): the client's and PostgreSQL's together, which share the cores. While each engine runs, pg_stat_activity is sampled every
 0.1 s: "longest query" is the longest a transaction of the engine stayed open on the source
 (what holds back vacuum on a busy primary).
 """
@@ -35,16 +39,23 @@ from urllib.parse import urlsplit
 GNU_TIME = "/usr/bin/time"
 
 
+def machine_cpu():
+    """CPU seconds the whole machine has spent busy (user, nice, system, irq, softirq)."""
+    with open("/proc/stat") as f:
+        v = [int(x) for x in f.readline().split()[1:]]
+    return (v[0] + v[1] + v[2] + v[5] + v[6]) / os.sysconf("SC_CLK_TCK")
+
+
 def timed(cmd, env=None, shell=False):
-    """Runs cmd under GNU time; returns (wall s, peak RSS MiB, cpu s, returncode, stderr)."""
+    """Runs cmd under GNU time; returns (wall s, peak RSS MiB, cpu s, returncode, stderr, machine cpu s)."""
     full = [GNU_TIME, "-v"] + (["bash", "-c", cmd] if shell else cmd)
-    t0 = time.time()
+    t0, m0 = time.time(), machine_cpu()
     p = subprocess.run(full, capture_output=True, text=True, env=env)
-    wall = time.time() - t0
+    wall, machine = time.time() - t0, machine_cpu() - m0
     rss = int(re.search(r"Maximum resident set size \(kbytes\): (\d+)", p.stderr).group(1)) / 1024
     user = float(re.search(r"User time \(seconds\): ([\d.]+)", p.stderr).group(1))
     sys_ = float(re.search(r"System time \(seconds\): ([\d.]+)", p.stderr).group(1))
-    return wall, rss, user + sys_, p.returncode, p.stderr
+    return wall, rss, user + sys_, p.returncode, p.stderr, machine
 
 
 class Harm:
@@ -91,6 +102,7 @@ def main():
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--engines", default="inlet,duckdb,copy_x1,copy_x2")
     ap.add_argument("--tables", default="tpch.lineitem,tpch.mixed")
+    ap.add_argument("--inlet-args", default="", help="extra arguments for the inlet engines")
     ap.add_argument("--pg2parquet", default=os.path.expanduser("~/.cache/inlet/bench-tools/bin/pg2parquet"))
     args = ap.parse_args()
     harm = Harm(args.url)
@@ -118,12 +130,18 @@ def bench_table(args, table, harm):
     u = urlsplit(dsn)
     schema, name = table.split(".")
     env = {**os.environ, "PGPASSWORD": u.password or ""}
+    tls_dsn = dsn.replace("sslmode=disable", "sslmode=require")
+
+    def inlet(binary, url, out, *extra):
+        return [binary, "export", "--source", url, "-i", table, "--output-dir", out, "--run-log", "none",
+                *extra, *args.inlet_args.split()]
+
     engines = {
-        "inlet": lambda out: [args.inlet, "export", "--source", dsn, "-i", table, "--output-dir", out],
-        "inlet_p1": lambda out: [args.inlet, "export", "--source", dsn, "-i", table, "--output-dir", out,
-                                 "--parallel", "1"],
-        "inlet_prev": lambda out: [args.inlet_prev, "export", "--source", dsn, "-i", table,
-                                   "--output-dir", out],
+        "inlet": lambda out: inlet(args.inlet, dsn, out),
+        "inlet_p1": lambda out: inlet(args.inlet, dsn, out, "--parallel", "1"),
+        "inlet_tls": lambda out: inlet(args.inlet, tls_dsn, out),
+        "inlet_delta": lambda out: inlet(args.inlet, dsn, out, "--format", "delta"),
+        "inlet_prev": lambda out: inlet(args.inlet_prev, dsn, out),
         "duckdb": lambda out: [sys.executable, "-c", (
             "import duckdb,sys; c=duckdb.connect(); "
             f"c.execute(\"LOAD '{args.scanner}'\"); c.execute('SET threads={cores}'); "
@@ -155,33 +173,34 @@ def bench_table(args, table, harm):
             os.makedirs(out)
             cmd = engines[e](out)
             harm.start()
-            wall, rss, cpu, rc, err = timed(cmd, shell=isinstance(cmd, str), env=env)
+            wall, rss, cpu, rc, err, machine = timed(cmd, shell=isinstance(cmd, str), env=env)
             held = harm.stop()
             if rc != 0:
                 print(f"{table} {e} run {run + 1} failed (exit {rc}):\n{err[-2000:]}", file=sys.stderr)
                 continue
             rows, size = (None, None) if e.startswith("copy") else rows_of(out)
-            results[e].append((wall, rss, cpu, rows, size, held))
+            results[e].append((wall, rss, cpu, rows, size, held, machine))
             print(f"{table} {e:10} run {run + 1}/{args.runs}: {wall:6.2f} s, {rss:5.0f} MiB, cpu {cpu:5.2f} s, "
+                  f"machine cpu {machine:5.2f} s, "
                   f"longest query {held:.1f} s"
                   + (f", rows {rows}, {size / 1e6:.1f} MB" if rows is not None else ""), file=sys.stderr)
             shutil.rmtree(out, ignore_errors=True)
     total = int(psql_value(args.url, f"SELECT count(*) FROM {table}"))
     print(f"\n{table}: {total} rows, {pages} pages; {cores} cores; runs interleaved\n")
-    print("| engine | runs (wall s) | median wall s | rows/s | peak RSS MiB | CPU s | longest query s | parquet MB | rows read back |")
-    print("|---|---|---|---|---|---|---|---|---|")
+    print("| engine | runs (wall s) | median wall s | rows/s | peak RSS MiB | CPU s | machine CPU s | longest query s | parquet MB | rows read back |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
     med = {}
     for e in chosen:
         r = results[e]
         if not r:
-            print(f"| {e} | failed | | | | | | | |")
+            print(f"| {e} | failed | | | | | | | | |")
             continue
         w = statistics.median(x[0] for x in r)
         med[e] = w
         size = r[-1][4]
         print(f"| {e} | {', '.join(f'{x[0]:.2f}' for x in r)} | {w:.2f} | {total / w:,.0f} | "
               f"{max(x[1] for x in r):.0f} | {statistics.median(x[2] for x in r):.2f} | "
-              f"{max(x[5] for x in r):.1f} | "
+              f"{statistics.median(x[6] for x in r):.2f} | {max(x[5] for x in r):.1f} | "
               f"{'' if size is None else f'{size / 1e6:.1f}'} | {'' if r[-1][3] is None else r[-1][3]} |")
     shutil.rmtree(work, ignore_errors=True)
     if "inlet" in med and "duckdb" in med:

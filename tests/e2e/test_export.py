@@ -562,3 +562,33 @@ def test_the_run_log_records_runs_tables_and_files(pg_url, schema, export, inlet
     r = subprocess.run([str(inlet_bin), "runs", "--run-log", str(log), "show", "nope"],
                        capture_output=True, text=True, env=child_env())
     assert r.returncode == 3 and "no run nope" in r.stderr
+
+
+def test_a_terminal_gets_a_live_bar_per_table(pg_url, schema, inlet_bin, child_env, tmp_path):
+    import pty
+    import re
+
+    psql(pg_url, f"CREATE TABLE {schema}.bar AS SELECT g AS id, md5(g::text) AS h "
+                 f"FROM generate_series(1, 1500000) g; ANALYZE {schema}.bar")
+    master, slave = pty.openpty()
+    proc = subprocess.Popen([str(inlet_bin), "export", "--source", pg_url, "--output-dir",
+                             str(tmp_path / "lake"), "-i", f"{schema}.bar", "--parallel", "1"],
+                            stdout=subprocess.PIPE, stderr=slave, env=child_env())
+    os.close(slave)
+    seen = b""
+    while True:
+        try:
+            chunk = os.read(master, 65536)
+        except OSError:  # the terminal closed with the process
+            break
+        if not chunk:
+            break
+        seen += chunk
+    proc.wait(timeout=300)
+    os.close(master)
+    text = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", seen.decode("utf-8", "replace"))
+    assert proc.returncode == 0, text[-2000:]
+    # the bar: the table, rows against the estimate, bytes, rate, time left
+    assert re.search(rf"{schema}\.bar +\[[=> ]+\] [\d,]+/~1,500,000 rows +[\d.]+ MB read, \d+ rows/s", text), text[-2000:]
+    # and no plain progress lines on a terminal
+    assert "% of ~" not in text
