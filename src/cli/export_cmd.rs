@@ -12,6 +12,7 @@ use super::{
     init_logging,
 };
 use crate::config::{ConfigError, LoadConfig};
+use crate::export::incremental::{KeySpec, Spec};
 use crate::export::{self, ExportError, ExportOptions, Pattern};
 use crate::source::SnapshotMode;
 use crate::source::postgres::decode::Infinity;
@@ -153,6 +154,25 @@ pub struct ExportArgs {
     /// Default: $XDG_DATA_HOME/inlet/runs.sqlite, else ~/.local/share/inlet/runs.sqlite.
     #[arg(long, value_name = "FILE", env = "INLET_RUN_LOG")]
     run_log: Option<PathBuf>,
+    /// Export only what changed since the last run: schema.table:column[:lag=N][:start=VALUE]
+    /// (column of type timestamp, timestamptz, date or integer; lag in seconds, days or units,
+    /// or 15m / 2h / 1d); repeat per table. LakeXpress's schema.table:column:type[@start][!append|upsert]
+    /// works too.
+    #[arg(long, visible_alias = "incremental_table", value_name = "SPEC", value_parser = Spec::parse)]
+    incremental: Vec<Spec>,
+    /// Seconds re-read below each time watermark that sets no lag of its own (rows that
+    /// committed late).
+    #[arg(long, visible_alias = "incremental_safety_lag", value_name = "SECONDS")]
+    incremental_lag: Option<u64>,
+    /// The merge key of a table without a primary key: schema.table:column[,column].
+    #[arg(long, value_name = "SPEC", value_parser = KeySpec::parse)]
+    key: Vec<KeySpec>,
+    /// Ignore every watermark: reload the incremental tables whole (new watermarks are recorded).
+    #[arg(long)]
+    full: bool,
+    /// Ignore the watermarks of the tables matching PATTERN (every table without one).
+    #[arg(long, value_name = "PATTERN", num_args = 0..=1, default_missing_value = "*.*")]
+    reset_watermarks: Vec<String>,
     /// ±infinity dates and timestamps.
     #[arg(long, value_enum, default_value = "error")]
     infinity: InfinityArg,
@@ -304,6 +324,13 @@ impl ExportArgs {
                 Some(p) if p.as_os_str() == "none" => None,
                 Some(p) => Some(p.clone()),
                 None => crate::runlog::RunLog::default_path(env),
+            },
+            incremental: self.incremental.clone(),
+            keys: self.key.clone(),
+            lag: self.incremental_lag,
+            reset: match self.full {
+                true => vec![Pattern::parse("*.*")],
+                false => Pattern::list(&self.reset_watermarks),
             },
         }
     }

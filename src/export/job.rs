@@ -13,15 +13,16 @@ use serde_json::json;
 use tokio::sync::{mpsc, oneshot};
 
 use super::ExportError;
-use super::report::TableReport;
+use super::incremental::{Apply, Increment};
+use super::report::{TableReport, WatermarkReport};
 use super::units;
 use crate::layout::{Layout, TableNames, safe_segment};
 use crate::load::plan::Plan;
 use crate::source::{
-    Database, ErrorKind, Progress, ReadUnit, Relation, Snapshot as _, SourceError,
+    Database, ErrorKind, Progress, ReadUnit, Relation, RowFilter, Snapshot as _, SourceError,
 };
 use crate::storage::Store;
-use crate::table::{self, Commit, Table, Written};
+use crate::table::{self, Commit, Table, TableSettings, Written};
 
 /// Batches in flight between a table's readers and its writer (each
 /// reader also fills one): enough to keep the writer busy, few enough to
@@ -66,10 +67,59 @@ pub struct Context<D: Database> {
     pub log: Option<(Arc<crate::runlog::RunLog>, String)>,
 }
 
+/// A table to export, with its incremental plan.
+#[derive(Debug, Clone)]
+pub struct TableJob {
+    /// The relation.
+    pub rel: Relation,
+    /// Its incremental run (None: a full copy).
+    pub increment: Option<Increment>,
+}
+
+/// What a table's copy is, once its last copy is known.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum CopyKind {
+    /// A full copy (no watermark column).
+    Full,
+    /// An incremental table without a watermark (or reset): a full copy
+    /// that records one.
+    Reload,
+    /// The rows past the watermark, added or merged.
+    Increment,
+}
+
+impl CopyKind {
+    fn label(self) -> &'static str {
+        match self {
+            CopyKind::Full => "full",
+            CopyKind::Reload => "reload",
+            CopyKind::Increment => "increment",
+        }
+    }
+}
+
+/// A table's copy as prepared on its finisher thread.
+#[derive(Debug, Clone)]
+struct Prepared {
+    kind: CopyKind,
+    /// The tables' settings for this copy (Delta: the mode).
+    settings: TableSettings,
+    /// The manifest of the last complete copy.
+    last: Option<serde_json::Value>,
+    /// The watermark the run starts from.
+    watermark: Option<String>,
+    /// The rows to read (incremental).
+    filter: Option<RowFilter>,
+    /// Merge keys.
+    keys: Vec<String>,
+    /// The watermark record, committed with the last rows.
+    record: Option<serde_json::Value>,
+}
+
 /// Exports `relations`, `jobs` at a time; one report per table.
 pub async fn run_all<D: Database>(
     ctx: Arc<Context<D>>,
-    relations: Vec<Relation>,
+    relations: Vec<TableJob>,
     jobs: usize,
     fail_fast: bool,
 ) -> Vec<TableReport> {
@@ -79,7 +129,7 @@ pub async fn run_all<D: Database>(
             let ctx = Arc::clone(&ctx);
             let failed = Arc::clone(&failed);
             async move {
-                let name = r.qualified();
+                let name = r.rel.qualified();
                 if fail_fast && failed.load(std::sync::atomic::Ordering::Relaxed) {
                     return TableReport::skipped(name);
                 }
@@ -95,8 +145,9 @@ pub async fn run_all<D: Database>(
 }
 
 /// Exports one table; failures end up in its report.
-async fn export_table<D: Database>(ctx: Arc<Context<D>>, rel: Relation) -> TableReport {
+async fn export_table<D: Database>(ctx: Arc<Context<D>>, job: TableJob) -> TableReport {
     let started = Instant::now();
+    let rel = &job.rel;
     let name = rel.qualified();
     let progress = Arc::new(Progress::default());
     let bar = ctx
@@ -111,14 +162,14 @@ async fn export_table<D: Database>(ctx: Arc<Context<D>>, rel: Relation) -> Table
             Arc::clone(&progress),
         )),
     };
-    let result = copy_table(&ctx, &rel, &progress).await;
+    let result = copy_table(&ctx, &job, &progress).await;
     ticker.abort();
     if let Some(b) = bar {
         b.finish_and_clear();
     }
     let seconds = started.elapsed().as_secs_f64();
     let (report, written) = match result {
-        Ok(written) => {
+        Ok((written, watermark)) => {
             let rows: u64 = written.iter().map(|w| w.rows as u64).sum();
             let bytes: u64 = written.iter().map(|w| w.bytes as u64).sum();
             tracing::info!(
@@ -138,6 +189,7 @@ async fn export_table<D: Database>(ctx: Arc<Context<D>>, rel: Relation) -> Table
                 bytes,
                 seconds,
                 error: None,
+                watermark,
             };
             (report, written)
         }
@@ -150,6 +202,7 @@ async fn export_table<D: Database>(ctx: Arc<Context<D>>, rel: Relation) -> Table
                 bytes: 0,
                 seconds,
                 error: Some(e.to_string()),
+                watermark: None,
             };
             (report, Vec::new())
         }
@@ -241,12 +294,14 @@ async fn log_progress(name: String, estimate: u64, p: Arc<Progress>) {
     }
 }
 
-/// Reads every unit and writes the table; returns its files.
+/// Reads every unit and writes the table; returns its files and, for an
+/// incremental table, the bounds it was read between.
 async fn copy_table<D: Database>(
     ctx: &Arc<Context<D>>,
-    rel: &Relation,
+    job: &TableJob,
     progress: &Arc<Progress>,
-) -> Result<Vec<Written>, ExportError> {
+) -> Result<(Vec<Written>, Option<WatermarkReport>), ExportError> {
+    let rel = &job.rel;
     let name = rel.qualified();
     // its own snapshot in per-table mode, held until the table is read
     let (own, snapshot_id) = match &ctx.snapshot {
@@ -263,25 +318,17 @@ async fn copy_table<D: Database>(
         schema: safe_segment(&rel.schema),
     };
     let schema = rel.arrow_schema();
-    let open = || {
-        table::open(
-            ctx.store.clone(),
-            ctx.plan.encoder.clone(),
-            ctx.layout.clone(),
-            ctx.plan.partitions.clone(),
-            ctx.plan.table.clone(),
-        )
-    };
-    let units = units::units(rel, ctx.parallel, ctx.split_pages);
-    // the finisher marks the copy incomplete before any part is written,
-    // and complete once every writer is done
+    // the finisher reads the last copy (and its watermark), marks the copy
+    // incomplete before any part is written, and complete once every
+    // writer is done
     let (ready_tx, ready_rx) = oneshot::channel();
     let (done_tx, done_rx) = std_mpsc::channel::<Option<(Vec<Written>, u64)>>();
     let (result_tx, result_rx) = oneshot::channel();
     {
-        let mut table = open();
+        let ctx = Arc::clone(ctx);
         let names = names.clone();
         let schema = Arc::clone(&schema);
+        let increment = job.increment.clone();
         let manifest = json!({
             "table": name,
             "source": ctx.db.to_string(),
@@ -291,32 +338,69 @@ async fn copy_table<D: Database>(
         std::thread::Builder::new()
             .name("inlet-export-finish".into())
             .spawn(move || {
-                let began = table
-                    .begin_copy(&names, &schema)
-                    .map_err(|e| fail(&names, e));
-                let ok = began.is_ok();
-                let _ = ready_tx.send(began);
-                if ok && let Ok(Some((written, read))) = done_rx.recv() {
-                    let _ = result_tx.send(finish(table, &names, schema, written, read, manifest));
+                let began = prepare(&ctx, increment.as_ref(), &names).and_then(|p| {
+                    let mut table = open_table(&ctx, p.settings.clone());
+                    table
+                        .begin_copy(&names, &schema)
+                        .map_err(|e| fail(&names, e))?;
+                    Ok((table, p))
+                });
+                let (table, prepared) = match began {
+                    Ok(x) => x,
+                    Err(e) => {
+                        let _ = ready_tx.send(Err(e));
+                        return;
+                    }
+                };
+                let _ = ready_tx.send(Ok(prepared.clone()));
+                if let Ok(Some((written, read))) = done_rx.recv() {
+                    let run = ctx.log.as_ref().map(|(_, id)| id.as_str());
+                    let end = Finish {
+                        names: &names,
+                        schema,
+                        read,
+                        manifest,
+                        prepared: &prepared,
+                        increment: increment.as_ref(),
+                        run,
+                    };
+                    let _ = result_tx.send(finish(table, written, end));
                 }
             })
             .map_err(ExportError::Runtime)?;
     }
-    ready_rx.await.map_err(|_| gone(&name))??;
+    let prepared = ready_rx.await.map_err(|_| gone(&name))??;
+    let report = job.increment.as_ref().map(|inc| WatermarkReport {
+        column: inc.column.clone(),
+        run: prepared.kind.label().into(),
+        low: prepared.watermark.clone(),
+        lag: if prepared.watermark.is_some() { inc.lag } else { 0 },
+        high: inc.high.clone().or(prepared.watermark.clone()),
+    });
+    if let Some(w) = &report {
+        tracing::info!(table = %name, column = %w.column, low = ?w.low, high = ?w.high, "table {name}: {} {}", w.run, w.describe());
+    }
+    let units = units::units(rel, ctx.parallel, ctx.split_pages, prepared.filter.as_ref());
     let writers = WRITERS.min(units.len()).max(1);
     let (tx, rx) = mpsc::channel::<RecordBatch>(QUEUE * writers);
     let rx = Arc::new(std::sync::Mutex::new(rx));
     let (verdict_tx, _) = tokio::sync::broadcast::channel::<bool>(1);
     let mut results = Vec::with_capacity(writers);
     for _ in 0..writers {
-        let (table, names, rx) = (open(), names.clone(), Arc::clone(&rx));
+        let table = open_table(ctx, prepared.settings.clone());
+        let (names, rx) = (names.clone(), Arc::clone(&rx));
         let verdict = verdict_tx.subscribe();
         let (res_tx, res_rx) = oneshot::channel();
-        let (bytes, rows) = (ctx.max_file_bytes, ctx.max_file_rows);
+        let part = PartRules {
+            max_bytes: ctx.max_file_bytes,
+            max_rows: ctx.max_file_rows,
+            keys: prepared.keys.clone(),
+            record: prepared.record.clone(),
+        };
         std::thread::Builder::new()
             .name("inlet-export-writer".into())
             .spawn(move || {
-                let _ = res_tx.send(write_parts(table, &names, &rx, verdict, bytes, rows));
+                let _ = res_tx.send(write_parts(table, &names, &rx, verdict, &part));
             })
             .map_err(ExportError::Runtime)?;
         results.push(res_rx);
@@ -360,7 +444,90 @@ async fn copy_table<D: Database>(
         (Ok(_), Some(w)) => Err(w),
         (Ok(n), None) => {
             let _ = done_tx.send(Some((written, n)));
-            result_rx.await.map_err(|_| gone(&name))?
+            let written = result_rx.await.map_err(|_| gone(&name))??;
+            Ok((written, report))
+        }
+    }
+}
+
+/// The table's copy, of this run's kind.
+fn open_table<D: Database>(ctx: &Context<D>, settings: TableSettings) -> Box<dyn Table> {
+    table::open(
+        ctx.store.clone(),
+        ctx.plan.encoder.clone(),
+        ctx.layout.clone(),
+        ctx.plan.partitions.clone(),
+        settings,
+    )
+}
+
+/// Finds the table's watermark in its last copy and chooses the copy's kind.
+fn prepare<D: Database>(
+    ctx: &Context<D>,
+    increment: Option<&Increment>,
+    names: &TableNames,
+) -> Result<Prepared, ExportError> {
+    let base = ctx.plan.table.clone();
+    let Some(inc) = increment else {
+        return Ok(Prepared {
+            kind: CopyKind::Full,
+            settings: base,
+            last: None,
+            watermark: None,
+            filter: None,
+            keys: Vec::new(),
+            record: None,
+        });
+    };
+    let last = open_table(ctx, base.clone())
+        .last_copy(names)
+        .map_err(|e| fail(names, e))?;
+    let watermark = inc.recorded(last.as_ref());
+    let kind = match watermark {
+        Some(_) => CopyKind::Increment,
+        None => CopyKind::Reload,
+    };
+    let settings = increment_settings(base, kind, inc, &names.stream)?;
+    let run = ctx.log.as_ref().map(|(_, id)| id.as_str());
+    Ok(Prepared {
+        kind,
+        settings,
+        filter: Some(inc.filter(watermark.as_deref())),
+        keys: inc.keys.clone(),
+        record: Some(inc.record(watermark.as_deref(), run)),
+        last,
+        watermark,
+    })
+}
+
+/// A Delta table's mode for an incremental copy: a reload replaces it, an
+/// increment is merged on the key (or appended when asked).
+fn increment_settings(
+    base: TableSettings,
+    kind: CopyKind,
+    inc: &Increment,
+    table: &str,
+) -> Result<TableSettings, ExportError> {
+    match base {
+        TableSettings::Files => Ok(TableSettings::Files),
+        #[cfg(feature = "delta")]
+        TableSettings::Delta(mut d) => {
+            use crate::table::delta::DeltaMode;
+            let apply = inc.apply.unwrap_or(match d.mode {
+                DeltaMode::Append => Apply::Append,
+                _ => Apply::Upsert,
+            });
+            d.mode = match (kind, apply) {
+                (CopyKind::Increment, Apply::Append) => DeltaMode::Append,
+                (CopyKind::Increment, Apply::Upsert) if inc.keys.is_empty() => {
+                    return Err(ExportError::NoKey {
+                        table: table.to_string(),
+                    });
+                }
+                (CopyKind::Increment, Apply::Upsert) => DeltaMode::Merge,
+                _ => DeltaMode::Overwrite,
+            };
+            Ok(TableSettings::Delta(d))
         }
     }
 }
@@ -489,6 +656,16 @@ fn gone(table: &str) -> ExportError {
     }
 }
 
+/// When a writer closes a part, and what its commits carry.
+struct PartRules {
+    max_bytes: u64,
+    max_rows: u64,
+    /// Merge keys (a Delta increment).
+    keys: Vec<String>,
+    /// The watermark, committed with the last part (a Delta merge).
+    record: Option<serde_json::Value>,
+}
+
 /// A writer thread: batches from the shared queue into part files; when
 /// the readers are done and succeeded, its last part.
 fn write_parts(
@@ -496,17 +673,16 @@ fn write_parts(
     names: &TableNames,
     rx: &std::sync::Mutex<mpsc::Receiver<RecordBatch>>,
     mut verdict: tokio::sync::broadcast::Receiver<bool>,
-    max_bytes: u64,
-    max_rows: u64,
+    rules: &PartRules,
 ) -> Result<Vec<Written>, ExportError> {
     let mut written = Vec::new();
     let (mut rows, mut bytes) = (0u64, 0u64);
-    let commit = |t: &mut Box<dyn Table>| {
+    let commit = |t: &mut Box<dyn Table>, state: Option<serde_json::Value>| {
         t.commit(Commit {
             names,
-            keys: &[],
+            keys: &rules.keys,
             batches: Vec::new(),
-            state: None,
+            state,
         })
         .map_err(|e| fail(names, e))
     };
@@ -520,8 +696,8 @@ fn write_parts(
         rows += b.num_rows() as u64;
         bytes += b.get_array_memory_size() as u64;
         table.add_rows(names, vec![b]).map_err(|e| fail(names, e))?;
-        if rows >= max_rows || bytes >= max_bytes {
-            written.extend(commit(&mut table)?);
+        if rows >= rules.max_rows || bytes >= rules.max_bytes {
+            written.extend(commit(&mut table, None)?);
             rows = 0;
             bytes = 0;
         }
@@ -531,47 +707,109 @@ fn write_parts(
         return Ok(written);
     }
     if rows > 0 {
-        written.extend(commit(&mut table)?);
+        written.extend(commit(&mut table, rules.record.clone())?);
     }
     Ok(written)
+}
+
+/// What the finisher knows of the copy it completes.
+struct Finish<'a> {
+    names: &'a TableNames,
+    schema: arrow_schema::SchemaRef,
+    /// Rows the readers delivered.
+    read: u64,
+    /// The manifest so far (table, source, snapshot, start).
+    manifest: serde_json::Value,
+    prepared: &'a Prepared,
+    increment: Option<&'a Increment>,
+    run: Option<&'a str>,
 }
 
 /// Every part is durable: the row count check, then the completion.
 fn finish(
     mut table: Box<dyn Table>,
-    names: &TableNames,
-    schema: arrow_schema::SchemaRef,
     mut written: Vec<Written>,
-    read: u64,
-    mut manifest: serde_json::Value,
+    mut f: Finish<'_>,
 ) -> Result<Vec<Written>, ExportError> {
-    if written.is_empty() {
+    let names = f.names;
+    if written.is_empty() && f.prepared.kind != CopyKind::Increment {
         // an empty table still gets one (empty) part: readers see its columns
         let empty = table.commit(Commit {
             names,
             keys: &[],
-            batches: vec![RecordBatch::new_empty(schema)],
+            batches: vec![RecordBatch::new_empty(Arc::clone(&f.schema))],
             state: None,
         });
         written = empty.map_err(|e| fail(names, e))?;
     }
     written.sort_by(|a, b| a.path.cmp(&b.path));
     let total: u64 = written.iter().map(|w| w.rows as u64).sum();
-    if total != read {
+    if total != f.read {
         return Err(ExportError::RowCount {
             table: names.stream.clone(),
-            read,
+            read: f.read,
             written: total,
         });
     }
-    manifest["rows"] = total.into();
-    manifest["finished_at"] = chrono::Utc::now().to_rfc3339().into();
-    manifest["parts"] = written
-        .iter()
-        .map(|w| json!({"path": w.path, "rows": w.rows, "bytes": w.bytes}))
-        .collect();
+    let base = std::mem::take(&mut f.manifest);
+    let manifest = manifest(base, &written, total, &f);
     table
         .complete_copy(names, &written, &manifest)
         .map_err(|e| fail(names, e))?;
     Ok(written)
+}
+
+/// The copy's manifest: its parts (an increment's after the earlier runs'),
+/// each tagged with the run that wrote it, the runs with their bounds, and
+/// the table's watermark.
+fn manifest(
+    mut m: serde_json::Value,
+    written: &[Written],
+    total: u64,
+    f: &Finish<'_>,
+) -> serde_json::Value {
+    let now = chrono::Utc::now().to_rfc3339();
+    let parts: Vec<serde_json::Value> = written
+        .iter()
+        .map(|w| json!({"path": w.path, "rows": w.rows, "bytes": w.bytes, "run": f.run}))
+        .collect();
+    let p = f.prepared;
+    let this = json!({
+        "run": f.run,
+        "kind": p.kind.label(),
+        "low": p.watermark,
+        "lag": f.increment.map(|i| i.lag).filter(|_| p.watermark.is_some()),
+        "high": f.increment.and_then(|i| i.high.clone()).or(p.watermark.clone()),
+        "rows": total,
+        "parts": parts.len(),
+        "snapshot": m["snapshot"],
+        "started_at": m["started_at"],
+        "finished_at": now,
+    });
+    // plain files list every run's parts; a Delta table's log is its own list
+    let files = matches!(p.settings, TableSettings::Files);
+    let earlier = |key: &str| -> Vec<serde_json::Value> {
+        match (p.kind, &p.last) {
+            (CopyKind::Increment, Some(last)) if files => {
+                last[key].as_array().cloned().unwrap_or_default()
+            }
+            _ => Vec::new(),
+        }
+    };
+    let mut all_parts = earlier("parts");
+    all_parts.extend(parts);
+    let mut runs = earlier("runs");
+    runs.push(this);
+    let earlier_rows = match (p.kind, &p.last) {
+        (CopyKind::Increment, Some(last)) if files => last["rows"].as_u64().unwrap_or(0),
+        _ => 0,
+    };
+    m["rows"] = (earlier_rows + total).into();
+    m["finished_at"] = now.into();
+    m["parts"] = all_parts.into();
+    m["runs"] = runs.into();
+    if let Some(r) = &p.record {
+        m["incremental"] = r.clone();
+    }
+    m
 }

@@ -5,6 +5,7 @@
 //! as Singer streams do, so formats, layouts, storage and commits are
 //! shared with `inlet load`.
 
+pub mod incremental;
 mod job;
 pub mod report;
 pub mod select;
@@ -26,6 +27,8 @@ use crate::source::{Database, ErrorKind, Snapshot as _, SnapshotMode, SourceErro
 use crate::storage::{StorageError, Store};
 use crate::table::{TableError, TableSettings};
 
+use incremental::Increment;
+use job::TableJob;
 pub use report::{Summary, TableReport};
 pub use select::Pattern;
 
@@ -57,11 +60,17 @@ pub enum ExportError {
         "no table to export: the source has no readable table outside the system schemas, or --exclude removed them all"
     )]
     Empty,
-    /// A Delta mode export cannot do yet.
+    /// An `--incremental` or `--key` argument does not fit the table.
+    #[error("{0}")]
+    Incremental(String),
+    /// An increment cannot be merged without a key.
     #[error(
-        "inlet export writes Delta tables in mode overwrite (the default: each run replaces the table in one commit) or append; mode merge needs the incremental export that is not available yet"
+        "table {table} has no primary key to merge its increment on: pass --key {table}:column[,column], or append instead (--incremental {table}:column:mode=append)"
     )]
-    DeltaMerge,
+    NoKey {
+        /// The table.
+        table: String,
+    },
     /// The async runtime could not start.
     #[error("starting the export's threads: {0}")]
     Runtime(#[source] std::io::Error),
@@ -131,7 +140,8 @@ impl ExportError {
             ExportError::Config(_)
             | ExportError::NoMatch(_)
             | ExportError::Empty
-            | ExportError::DeltaMerge
+            | ExportError::Incremental(_)
+            | ExportError::NoKey { .. }
             | ExportError::RunLog(_) => Failure::Config,
             ExportError::Source {
                 kind: ErrorKind::Config,
@@ -184,6 +194,14 @@ pub struct ExportOptions {
     pub live: bool,
     /// The run log file (None: no run log).
     pub run_log: Option<std::path::PathBuf>,
+    /// Incremental tables.
+    pub incremental: Vec<incremental::Spec>,
+    /// Merge keys of tables without a primary key.
+    pub keys: Vec<incremental::KeySpec>,
+    /// Lag of time watermarks, in seconds, where a table sets none.
+    pub lag: Option<u64>,
+    /// Tables whose watermark is ignored: reloaded whole (`--full` sets `*.*`).
+    pub reset: Vec<Pattern>,
 }
 
 /// Rows per decoded batch, and its wire-byte bound.
@@ -212,20 +230,20 @@ pub fn run(cfg: &LoadConfig, opts: &ExportOptions) -> Result<Summary, ExportErro
         },
         opts.types,
     );
-    let (snapshot, relations) = rt.block_on(discover(&db, opts))?;
+    let (snapshot, tables) = rt.block_on(discover(&db, opts))?;
     let layout = Layout::new(plan.layout.clone(), plan.encoder.extension());
     if opts.dry_run {
-        report::print_plan(&relations, opts, &plan, &layout);
+        report::print_plan(&tables, opts, &plan, &layout);
         return Ok(Summary::default());
     }
     let store = Store::open_with(&plan.destination, &cfg.storage)?;
     tracing::info!("{}", rt.block_on(db.security(&snapshot)));
     tracing::info!(
-        tables = relations.len(),
+        tables = tables.len(),
         destination = %store.display(),
         snapshot = %snapshot.id(),
         "exporting {} tables from {db} to {}",
-        relations.len(),
+        tables.len(),
         store.display()
     );
     let log = match &opts.run_log {
@@ -235,7 +253,7 @@ pub fn run(cfg: &LoadConfig, opts: &ExportOptions) -> Result<Summary, ExportErro
                 source: &db.to_string(),
                 destination: store.display(),
                 format: &format!("{:?}", cfg.format).to_ascii_lowercase(),
-                settings: settings_json(opts, &relations),
+                settings: settings_json(opts, &tables),
             })?;
             tracing::info!(run_id = %id, run_log = %log.path(), "run {id} (run log {})", log.path());
             Some((log, id))
@@ -264,7 +282,7 @@ pub fn run(cfg: &LoadConfig, opts: &ExportOptions) -> Result<Summary, ExportErro
     // the last handle on the store (and its runtime) must go outside async code
     let reports = rt.block_on(job::run_all(
         Arc::clone(&ctx),
-        relations,
+        tables,
         opts.jobs.max(1),
         opts.fail_fast,
     ));
@@ -310,7 +328,7 @@ pub fn run(cfg: &LoadConfig, opts: &ExportOptions) -> Result<Summary, ExportErro
 }
 
 /// What the run log keeps of a run's settings (nothing secret).
-fn settings_json(opts: &ExportOptions, relations: &[Relation]) -> serde_json::Value {
+fn settings_json(opts: &ExportOptions, tables: &[TableJob]) -> serde_json::Value {
     serde_json::json!({
         "include": opts.include.iter().map(|p| p.to_string()).collect::<Vec<_>>(),
         "exclude": opts.exclude.iter().map(|p| p.to_string()).collect::<Vec<_>>(),
@@ -320,30 +338,36 @@ fn settings_json(opts: &ExportOptions, relations: &[Relation]) -> serde_json::Va
         "snapshot": format!("{:?}", opts.snapshot),
         "max_file_bytes": opts.max_file_bytes,
         "max_file_rows": opts.max_file_rows,
-        "tables": relations.iter().map(Relation::qualified).collect::<Vec<_>>(),
+        "tables": tables.iter().map(|t| t.rel.qualified()).collect::<Vec<_>>(),
+        "incremental": tables.iter().filter_map(|t| t.increment.as_ref().map(|i| serde_json::json!({
+            "table": t.rel.qualified(),
+            "column": i.column,
+            "lag": i.lag,
+            "high": i.high,
+            "reset": i.reset,
+        }))).collect::<Vec<_>>(),
     })
 }
 
-/// A table kind's settings for full copies.
+/// A table kind's settings for copies (Delta: mode merge means incremental
+/// tables are merged; a full copy always replaces or appends).
 fn copy_settings(table: &mut TableSettings) -> Result<(), ExportError> {
     match table {
         TableSettings::Files => Ok(()),
         #[cfg(feature = "delta")]
         TableSettings::Delta(d) => {
-            if d.mode == crate::table::delta::DeltaMode::Merge {
-                return Err(ExportError::DeltaMerge);
-            }
             d.copy = true;
             Ok(())
         }
     }
 }
 
-/// The snapshot, and the selected relations with their columns and leaves.
+/// The snapshot, and the selected relations with their columns, leaves
+/// and incremental plans (bounds read inside the snapshot).
 async fn discover<D: Database>(
     db: &D,
     opts: &ExportOptions,
-) -> Result<(D::Snapshot, Vec<Relation>), ExportError> {
+) -> Result<(D::Snapshot, Vec<TableJob>), ExportError> {
     let snapshot = db.snapshot().await.map_err(ExportError::source)?;
     let all = db.relations(&snapshot).await.map_err(ExportError::source)?;
     let mut chosen = select::select(all, &opts.include, &opts.exclude, opts.include_views)?;
@@ -352,5 +376,64 @@ async fn discover<D: Database>(
             .await
             .map_err(ExportError::source)?;
     }
-    Ok((snapshot, chosen))
+    for spec in &opts.incremental {
+        if !chosen.iter().any(|r| spec.table.matches(r)) {
+            return Err(ExportError::Incremental(format!(
+                "--incremental names {}, which is not among the tables this export takes \
+                 (check the name, and --include / --exclude)",
+                spec.table
+            )));
+        }
+    }
+    let mut jobs = Vec::with_capacity(chosen.len());
+    for rel in chosen {
+        let increment = match opts.incremental.iter().find(|s| s.table.matches(&rel)) {
+            Some(spec) => Some(plan_increment(db, &snapshot, &rel, spec, opts).await?),
+            None => None,
+        };
+        jobs.push(TableJob { rel, increment });
+    }
+    Ok((snapshot, jobs))
+}
+
+/// An incremental table's run: its column checked, its upper bound read
+/// inside the snapshot, a missing index said.
+async fn plan_increment<D: Database>(
+    db: &D,
+    snapshot: &D::Snapshot,
+    rel: &Relation,
+    spec: &incremental::Spec,
+    opts: &ExportOptions,
+) -> Result<Increment, ExportError> {
+    let key = opts.keys.iter().find(|k| k.table.matches(rel));
+    let reset = opts.reset.iter().any(|p| p.matches(rel));
+    let mut inc = incremental::Increment::plan(rel, spec, opts.lag, key, reset)
+        .map_err(ExportError::Incremental)?;
+    inc.high = db
+        .high(snapshot, rel, &inc.column)
+        .await
+        .map_err(ExportError::source)?;
+    let indexed = db
+        .indexed(snapshot, rel, &inc.column)
+        .await
+        .map_err(ExportError::source)?;
+    let table = rel.qualified();
+    if !indexed {
+        tracing::warn!(
+            table = %table,
+            column = %inc.column,
+            "table {table}: no index leads with {col}, so every incremental run reads the whole table \
+             (a sequential scan); create one: CREATE INDEX CONCURRENTLY ON {table} ({col})",
+            col = crate::source::postgres::quote_ident(&inc.column)
+        );
+    }
+    if inc.nullable {
+        tracing::info!(
+            table = %table,
+            "table {table}: {} may be NULL; such rows are exported by full reloads only",
+            inc.column
+        );
+    }
+    inc.indexed = indexed;
+    Ok(inc)
 }

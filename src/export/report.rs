@@ -7,7 +7,7 @@ use super::ExportOptions;
 use super::units;
 use crate::layout::{Layout, TableNames, safe_segment};
 use crate::load::plan::Plan;
-use crate::source::Relation;
+use super::job::TableJob;
 use crate::source::SnapshotMode;
 
 /// One table's outcome.
@@ -25,6 +25,46 @@ pub struct TableReport {
     pub seconds: f64,
     /// Why it failed.
     pub error: Option<String>,
+    /// An incremental table's bounds.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub watermark: Option<WatermarkReport>,
+}
+
+/// The bounds an incremental table was read between.
+#[derive(Debug, Clone, Serialize)]
+pub struct WatermarkReport {
+    /// The watermark column.
+    pub column: String,
+    /// `reload` (no watermark yet, or reset) or `increment`.
+    pub run: String,
+    /// The watermark the run started from (None: the first row).
+    pub low: Option<String>,
+    /// Lag below `low`, in the column's unit.
+    pub lag: u64,
+    /// The new watermark (`max(column)` when the run began).
+    pub high: Option<String>,
+}
+
+impl WatermarkReport {
+    /// `updated_at (a, b]`, for the summary.
+    pub fn describe(&self) -> String {
+        let lag = match self.lag {
+            0 => String::new(),
+            n => format!(" − lag {n}"),
+        };
+        match &self.low {
+            Some(l) => format!(
+                "{} ({l}{lag}, {}]",
+                self.column,
+                self.high.as_deref().unwrap_or("—")
+            ),
+            None => format!(
+                "{} reload up to {}",
+                self.column,
+                self.high.as_deref().unwrap_or("— (no value yet)")
+            ),
+        }
+    }
 }
 
 impl TableReport {
@@ -37,6 +77,7 @@ impl TableReport {
             bytes: 0,
             seconds: 0.0,
             error: Some("skipped: an earlier table failed and --fail-fast is set".into()),
+            watermark: None,
         }
     }
 }
@@ -65,9 +106,10 @@ impl Summary {
             "table", "rows", "files", "bytes", "seconds"
         );
         for t in &self.tables {
-            let status = match &t.error {
-                None => "ok".to_string(),
-                Some(e) => format!("FAILED: {e}"),
+            let status = match (&t.error, &t.watermark) {
+                (None, None) => "ok".to_string(),
+                (None, Some(w)) => format!("ok, {}", w.describe()),
+                (Some(e), _) => format!("FAILED: {e}"),
             };
             out.push_str(&format!(
                 "{:<width$}  {:>12}  {:>6}  {:>10}  {:>8.2}  {status}\n",
@@ -102,7 +144,7 @@ pub fn human_bytes(b: u64) -> String {
 }
 
 /// `--dry-run`: tables, sizes, ranges, snapshot mode and destination paths.
-pub fn print_plan(relations: &[Relation], opts: &ExportOptions, plan: &Plan, layout: &Layout) {
+pub fn print_plan(tables: &[TableJob], opts: &ExportOptions, plan: &Plan, layout: &Layout) {
     println!("source:      {}", opts.source);
     println!("destination: {}", plan.destination);
     println!(
@@ -117,13 +159,15 @@ pub fn print_plan(relations: &[Relation], opts: &ExportOptions, plan: &Plan, lay
         opts.jobs, opts.parallel
     );
     println!();
-    for r in relations {
+    for t in tables {
+        let r = &t.rel;
         let names = TableNames {
             stream: r.qualified(),
             table: safe_segment(&r.name),
             schema: safe_segment(&r.schema),
         };
-        let u = units::units(r, opts.parallel.max(1), opts.split_pages);
+        let filter = t.increment.as_ref().map(|i| i.filter(None));
+        let u = units::units(r, opts.parallel.max(1), opts.split_pages, filter.as_ref());
         let pages = r.total_pages();
         println!(
             "{} ({}, {} columns): ~{} rows, {} on disk, {} unit{} → {}/",
@@ -143,6 +187,22 @@ pub fn print_plan(relations: &[Relation], opts: &ExportOptions, plan: &Plan, lay
                 Some((s, None)) => format!("blocks {s}.."),
             };
             println!("    {}.{}: {range}", unit.schema, unit.name);
+        }
+        if let Some(i) = &t.increment {
+            println!(
+                "    incremental on {} up to {} (lag {}, key {}){}",
+                i.column,
+                i.high.as_deref().unwrap_or("— (no value yet)"),
+                i.lag,
+                match i.keys.is_empty() {
+                    true => "none".to_string(),
+                    false => i.keys.join(", "),
+                },
+                match i.indexed {
+                    true => "",
+                    false => "; NO INDEX leads with the column: each run scans the table",
+                }
+            );
         }
         for c in &r.columns {
             println!(

@@ -142,6 +142,7 @@ mod tests {
             readable: true,
             leaves: vec![],
             columns: vec![],
+            primary_key: vec![],
         }
     }
 

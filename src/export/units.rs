@@ -1,9 +1,11 @@
 //! Work units: a relation read whole, or split into ctid block ranges that
 //! separate connections read at once; a partitioned table is read through
 //! its leaf partitions. Planned from the relation's size on disk, never from
-//! `COUNT(*)`.
+//! `COUNT(*)`. An incremental read is one unit per table (or leaf) with
+//! its row filter: the planner reads it through the column's index, which a
+//! ctid range would defeat.
 
-use crate::source::ReadUnit;
+use crate::source::{ReadUnit, RowFilter};
 use crate::source::{Relation, RelationKind};
 
 /// The default range: 64 MiB (8192 pages of 8 KiB). Smaller relations are
@@ -13,10 +15,16 @@ pub const SPLIT_PAGES: u64 = 8192;
 /// The units of `r`, for `parallel` connections per table, in ranges of at
 /// least `split_pages` pages. Ranges cover every block: the last one is
 /// open-ended, so rows in blocks added since the size was read are not
-/// missed.
-pub fn units(r: &Relation, parallel: usize, split_pages: u64) -> Vec<ReadUnit> {
+/// missed. With a `filter` (an incremental run), each relation is one unit.
+pub fn units(
+    r: &Relation,
+    parallel: usize,
+    split_pages: u64,
+    filter: Option<&RowFilter>,
+) -> Vec<ReadUnit> {
     let split = split_pages.max(1);
-    match r.kind {
+    let parallel = if filter.is_some() { 1 } else { parallel };
+    let mut units = match r.kind {
         RelationKind::Partitioned => r
             .leaves
             .iter()
@@ -28,8 +36,13 @@ pub fn units(r: &Relation, parallel: usize, split_pages: u64) -> Vec<ReadUnit> {
             name: r.name.clone(),
             only: false,
             blocks: None,
+            filter: None,
         }],
+    };
+    for u in &mut units {
+        u.filter = filter.cloned();
     }
+    units
 }
 
 fn table_units(r: &Relation, parallel: usize, split: u64) -> Vec<ReadUnit> {
@@ -38,6 +51,7 @@ fn table_units(r: &Relation, parallel: usize, split: u64) -> Vec<ReadUnit> {
         name: r.name.clone(),
         only: true,
         blocks,
+        filter: None,
     };
     // a few ranges per connection evens out ranges of unequal density
     let n = (r.pages / split).min(parallel as u64 * 4).max(1);
@@ -69,19 +83,21 @@ mod tests {
             readable: true,
             leaves: vec![],
             columns: vec![],
+            primary_key: vec![],
         }
     }
 
     #[test]
     fn ranges_cover_every_block_once() {
         assert_eq!(
-            units(&rel(100, RelationKind::Table), 4, SPLIT_PAGES)[0].blocks,
+            units(&rel(100, RelationKind::Table), 4, SPLIT_PAGES, None)[0].blocks,
             None
         );
         let u = units(
             &rel(SPLIT_PAGES * 10 + 3, RelationKind::Table),
             2,
             SPLIT_PAGES,
+            None,
         );
         assert_eq!(u.len(), 8);
         assert_eq!(u[0].blocks.unwrap().0, 0);
@@ -92,11 +108,11 @@ mod tests {
         assert!(u.iter().all(|x| x.only));
         // one connection: one range
         assert_eq!(
-            units(&rel(SPLIT_PAGES * 10, RelationKind::Table), 1, SPLIT_PAGES).len(),
+            units(&rel(SPLIT_PAGES * 10, RelationKind::Table), 1, SPLIT_PAGES, None).len(),
             1
         );
         // views are read whole, without ONLY
-        let v = units(&rel(SPLIT_PAGES * 10, RelationKind::View), 4, SPLIT_PAGES);
+        let v = units(&rel(SPLIT_PAGES * 10, RelationKind::View), 4, SPLIT_PAGES, None);
         assert_eq!(v.len(), 1);
         assert!(!v[0].only);
     }
@@ -109,7 +125,7 @@ mod tests {
             l.name = name.into();
             p.leaves.push(l);
         }
-        let u = units(&p, 4, SPLIT_PAGES);
+        let u = units(&p, 4, SPLIT_PAGES, None);
         assert_eq!(
             u.iter().map(|x| x.name.as_str()).collect::<Vec<_>>(),
             ["a", "b"]

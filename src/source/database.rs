@@ -67,6 +67,24 @@ pub trait Database: std::fmt::Display + Send + Sync + 'static {
         rel: &mut Relation,
     ) -> impl Future<Output = Result<(), Self::Error>> + Send;
 
+    /// The highest value of `column` in `snapshot` (an incremental run's
+    /// upper bound), as text a literal of the column's type reads back
+    /// exactly; None when the column holds no value.
+    fn high(
+        &self,
+        snapshot: &Self::Snapshot,
+        rel: &Relation,
+        column: &str,
+    ) -> impl Future<Output = Result<Option<String>, Self::Error>> + Send;
+
+    /// True when an index can serve a range of `column`.
+    fn indexed(
+        &self,
+        snapshot: &Self::Snapshot,
+        rel: &Relation,
+        column: &str,
+    ) -> impl Future<Output = Result<bool, Self::Error>> + Send;
+
     /// A line for the log: how connections are protected.
     fn security(&self, snapshot: &Self::Snapshot) -> impl Future<Output = String> + Send;
 

@@ -71,6 +71,8 @@ pub struct Relation {
     pub leaves: Vec<Relation>,
     /// Columns, in order.
     pub columns: Vec<SourceColumn>,
+    /// Primary key columns, in key order (empty: none).
+    pub primary_key: Vec<String>,
 }
 
 impl Relation {
@@ -168,4 +170,62 @@ pub struct ReadUnit {
     pub only: bool,
     /// Blocks `[start, end)`; `end` None: to the end of the relation.
     pub blocks: Option<(u64, Option<u64>)>,
+    /// Only the rows between two watermarks (an incremental export).
+    pub filter: Option<RowFilter>,
+}
+
+/// The kinds of column a watermark can be kept on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum WatermarkKind {
+    /// timestamp without time zone; lag in seconds.
+    Timestamp,
+    /// timestamp with time zone; lag in seconds.
+    TimestampTz,
+    /// date; lag in days.
+    Date,
+    /// smallint, integer or bigint; lag in units.
+    Integer,
+}
+
+impl WatermarkKind {
+    /// The kind of a column, from its catalog type name (None: not a
+    /// watermark type).
+    pub fn of(pg_name: &str) -> Option<WatermarkKind> {
+        match pg_name {
+            "timestamp" => Some(WatermarkKind::Timestamp),
+            "timestamptz" => Some(WatermarkKind::TimestampTz),
+            "date" => Some(WatermarkKind::Date),
+            "int2" | "int4" | "int8" => Some(WatermarkKind::Integer),
+            _ => None,
+        }
+    }
+}
+
+/// `low < column <= high`: the rows of one incremental run. Values are the
+/// database's own text of the column's type (as `max(column)::text` gives).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RowFilter {
+    /// The watermark column.
+    pub column: String,
+    /// Its kind.
+    pub kind: WatermarkKind,
+    /// The lower bound (None: from the first row).
+    pub low: Option<LowBound>,
+    /// The upper bound, fixed when the run began (None: the column holds
+    /// no value yet).
+    pub high: Option<String>,
+    /// Rows whose column is NULL are taken too (a run without a lower bound).
+    pub nulls: bool,
+}
+
+/// Where an incremental run starts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LowBound {
+    /// The last run's watermark, or the user's start value.
+    pub value: String,
+    /// `>=` (a start value) rather than `>` (a watermark).
+    pub inclusive: bool,
+    /// Re-read this far below it (seconds, days or units, by kind).
+    pub lag: u64,
 }

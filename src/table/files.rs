@@ -245,7 +245,36 @@ impl Table for FileTables {
         Ok(())
     }
 
-    /// Deletes the parts (and manifest) that this copy did not write, then
+    fn last_copy(&mut self, names: &TableNames) -> Result<Option<Value>, TableError> {
+        let dir = self.layout.table_dir(names);
+        let storage = |source| TableError::Storage {
+            stream: names.stream.clone(),
+            source,
+        };
+        let path = format!("{dir}/{MANIFEST}");
+        let existing = self
+            .store
+            .block_on(self.store.list(&dir))
+            .map_err(storage)?;
+        if !existing.contains(&path) {
+            return Ok(None);
+        }
+        let body = self
+            .store
+            .block_on(self.store.get(&path))
+            .map_err(storage)?;
+        match serde_json::from_slice(&body) {
+            Ok(v) => Ok(Some(v)),
+            Err(e) => {
+                // an unreadable manifest is not trusted: the run reloads the table
+                tracing::warn!(stream = %names.stream, path = %path, "{e}: the manifest cannot be read; the table is copied whole");
+                Ok(None)
+            }
+        }
+    }
+
+    /// Deletes the parts (and manifest) that neither this copy wrote nor
+    /// the manifest lists, then
     /// writes the manifest and, last, `_SUCCESS` (Spark's marker). Files
     /// that are not inlet's are left alone.
     fn complete_copy(
@@ -259,8 +288,12 @@ impl Table for FileTables {
             stream: names.stream.clone(),
             source,
         };
-        let keep: std::collections::HashSet<&str> =
-            written.iter().map(|w| w.path.as_str()).collect();
+        let listed = manifest["parts"].as_array().into_iter().flatten();
+        let keep: std::collections::HashSet<&str> = written
+            .iter()
+            .map(|w| w.path.as_str())
+            .chain(listed.filter_map(|p| p["path"].as_str()))
+            .collect();
         let existing = self
             .store
             .block_on(self.store.list(&dir))

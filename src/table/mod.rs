@@ -135,9 +135,15 @@ pub trait Table: Send {
         schema: &arrow_schema::SchemaRef,
     ) -> Result<(), TableError>;
 
-    /// A full copy of `names`' table is durable as `written`: whatever
-    /// earlier runs left there goes, and the table is marked complete, with
-    /// `manifest` describing the copy where the kind keeps one.
+    /// The manifest of the last complete copy of `names`' table (None: no
+    /// copy completed there): where an incremental export finds its
+    /// watermark (`manifest["incremental"]`).
+    fn last_copy(&mut self, names: &TableNames) -> Result<Option<Value>, TableError>;
+
+    /// A copy of `names`' table is durable as `written`: the files of
+    /// earlier runs go unless `manifest["parts"]` lists them (an incremental
+    /// run keeps them), and the table is marked complete, with `manifest`
+    /// describing the copy where the kind keeps one.
     fn complete_copy(
         &mut self,
         names: &TableNames,

@@ -34,6 +34,18 @@ SELECT a.attname::text, a.atttypid, a.atttypmod, a.attndims, a.attnotnull
 FROM pg_attribute a
 WHERE a.attrelid = $1 AND a.attnum > 0 AND NOT a.attisdropped ORDER BY a.attnum";
 
+const PRIMARY_KEY: &str = "
+SELECT a.attname::text
+FROM pg_index i JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = ANY (i.indkey)
+WHERE i.indrelid = $1 AND i.indisprimary
+ORDER BY array_position(i.indkey::int2[], a.attnum)";
+
+/// An index (or a partitioned index) whose first column is the column.
+const LEADING_INDEX: &str = "
+SELECT EXISTS (
+  SELECT 1 FROM pg_index i JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = i.indkey[0]
+  WHERE i.indrelid = $1 AND a.attname = $2 AND i.indpred IS NULL)";
+
 const TYPE: &str = "
 SELECT t.typname::text, t.typtype::text, t.typelem, t.typbasetype, t.typtypmod, t.typrelid,
        t.typcategory::text, n.nspname::text
@@ -65,6 +77,7 @@ pub async fn relations(client: &Client) -> Result<Vec<Relation>, PgError> {
             readable: r.get(6),
             leaves: Vec::new(),
             columns: Vec::new(),
+            primary_key: Vec::new(),
         });
     }
     Ok(out)
@@ -88,8 +101,28 @@ pub async fn leaves(client: &Client, rel: &Relation) -> Result<Vec<Relation>, Pg
             readable: true,
             leaves: Vec::new(),
             columns: Vec::new(),
+            primary_key: Vec::new(),
         })
         .collect())
+}
+
+/// The primary key's columns, in key order (empty: none).
+pub async fn primary_key(client: &Client, oid: u32) -> Result<Vec<String>, PgError> {
+    let rows = client
+        .query(PRIMARY_KEY, &[&oid])
+        .await
+        .map_err(PgError::catalog)?;
+    Ok(rows.into_iter().map(|r| r.get(0)).collect())
+}
+
+/// True when an index leads with `column` (an incremental run's range scan
+/// can use it).
+pub async fn has_leading_index(client: &Client, oid: u32, column: &str) -> Result<bool, PgError> {
+    let row = client
+        .query_one(LEADING_INDEX, &[&oid, &column])
+        .await
+        .map_err(PgError::catalog)?;
+    Ok(row.get(0))
 }
 
 /// The columns of a relation, each with how it is read.

@@ -76,6 +76,7 @@ impl Database for Postgres {
 
     async fn describe(&self, snapshot: &Snapshot, rel: &mut Relation) -> Result<(), PgError> {
         rel.columns = catalog::columns(&snapshot.client, rel.oid, self.types).await?;
+        rel.primary_key = catalog::primary_key(&snapshot.client, rel.oid).await?;
         if rel.kind == RelationKind::Partitioned {
             rel.leaves = catalog::leaves(&snapshot.client, rel).await?;
         }
@@ -92,6 +93,24 @@ impl Database for Postgres {
             Some(v) => format!("source connections use {v}, {verified}"),
             None => "source connections are not encrypted (sslmode=require insists on TLS)".into(),
         }
+    }
+
+    async fn high(
+        &self,
+        snapshot: &Snapshot,
+        rel: &Relation,
+        column: &str,
+    ) -> Result<Option<String>, PgError> {
+        super::watermark_high(&snapshot.client, rel, column).await
+    }
+
+    async fn indexed(
+        &self,
+        snapshot: &Snapshot,
+        rel: &Relation,
+        column: &str,
+    ) -> Result<bool, PgError> {
+        catalog::has_leading_index(&snapshot.client, rel.oid, column).await
     }
 
     async fn join(&self, id: &str) -> Result<Client, PgError> {

@@ -26,7 +26,7 @@ pub use database::Postgres;
 use decode::Infinity;
 use types::Cast;
 
-use super::SourceColumn;
+use super::{RowFilter, SourceColumn, WatermarkKind};
 
 /// What can go wrong reading PostgreSQL.
 #[derive(Debug, thiserror::Error)]
@@ -128,6 +128,17 @@ pub enum PgError {
         /// Why.
         #[source]
         source: CopyError,
+    },
+    /// A query of an incremental run failed (its bounds, its index).
+    #[error("table {table}: {what}: {cause}")]
+    Query {
+        /// The table.
+        table: String,
+        /// What was asked.
+        what: String,
+        /// Why.
+        #[source]
+        cause: Cause,
     },
     /// Nobody takes the rows any more (the table's writer failed).
     #[error("table {0}: its writer stopped")]
@@ -299,15 +310,90 @@ pub fn copy_query(unit: &ReadUnit, columns: &[SourceColumn]) -> String {
     };
     let only = if unit.only { "ONLY " } else { "" };
     let rel = format!("{}.{}", quote_ident(&unit.schema), quote_ident(&unit.name));
-    let filter = match unit.blocks {
-        None => String::new(),
-        Some((0, Some(e))) => format!(" WHERE ctid < '({e},0)'::tid"),
-        Some((s, None)) => format!(" WHERE ctid >= '({s},0)'::tid"),
+    let mut conds = Vec::new();
+    match unit.blocks {
+        None => {}
+        Some((0, Some(e))) => conds.push(format!("ctid < '({e},0)'::tid")),
+        Some((s, None)) => conds.push(format!("ctid >= '({s},0)'::tid")),
         Some((s, Some(e))) => {
-            format!(" WHERE ctid >= '({s},0)'::tid AND ctid < '({e},0)'::tid")
+            conds.push(format!("ctid >= '({s},0)'::tid AND ctid < '({e},0)'::tid"));
         }
+    }
+    if let Some(f) = &unit.filter {
+        conds.extend(watermark_filter(f));
+    }
+    let filter = match conds.is_empty() {
+        true => String::new(),
+        false => format!(" WHERE {}", conds.join(" AND ")),
     };
     format!("COPY (SELECT {list} FROM {only}{rel}{filter}) TO STDOUT (FORMAT binary)")
+}
+
+/// `value` as a literal of the watermark column's type.
+fn watermark_literal(kind: WatermarkKind, value: &str) -> String {
+    let ty = match kind {
+        WatermarkKind::Timestamp => "timestamp",
+        WatermarkKind::TimestampTz => "timestamptz",
+        WatermarkKind::Date => "date",
+        WatermarkKind::Integer => "int8",
+    };
+    format!("'{}'::{ty}", value.replace('\'', "''"))
+}
+
+/// The conditions of an incremental read: `low < column <= high`, the low
+/// end moved down by the lag.
+fn watermark_filter(f: &RowFilter) -> Vec<String> {
+    let col = quote_ident(&f.column);
+    let mut conds = Vec::new();
+    if let Some(low) = &f.low {
+        let lit = watermark_literal(f.kind, &low.value);
+        let from = match (low.lag, f.kind) {
+            (0, _) => lit,
+            (lag, WatermarkKind::Timestamp | WatermarkKind::TimestampTz) => {
+                format!("({lit} - interval '{lag} seconds')")
+            }
+            (lag, _) => format!("({lit} - {lag})"),
+        };
+        let op = if low.inclusive { ">=" } else { ">" };
+        conds.push(format!("{col} {op} {from}"));
+    }
+    match (&f.high, f.nulls) {
+        (Some(h), false) => conds.push(format!("{col} <= {}", watermark_literal(f.kind, h))),
+        (Some(h), true) => conds.push(format!(
+            "({col} <= {} OR {col} IS NULL)",
+            watermark_literal(f.kind, h)
+        )),
+        (None, true) => conds.push(format!("{col} IS NULL")),
+        // no value yet, and only values are wanted: no row
+        (None, false) => conds.push("false".into()),
+    }
+    conds
+}
+
+/// The highest value of `column` in the snapshot, as text a literal of its
+/// type reads back exactly (ISO dates, UTC offsets).
+pub async fn watermark_high(
+    client: &Client,
+    rel: &crate::source::Relation,
+    column: &str,
+) -> Result<Option<String>, PgError> {
+    let q = "SET LOCAL datestyle = 'ISO, YMD'; SET LOCAL timezone = 'UTC'";
+    client.batch_execute(q).await.map_err(PgError::catalog)?;
+    let sql = format!(
+        "SELECT max({})::text FROM {}.{}",
+        quote_ident(column),
+        quote_ident(&rel.schema),
+        quote_ident(&rel.name)
+    );
+    let row = client
+        .query_one(&sql, &[])
+        .await
+        .map_err(|cause| PgError::Query {
+            table: rel.qualified(),
+            what: format!("reading max({column}), the run's upper bound"),
+            cause: Cause(cause),
+        })?;
+    Ok(row.get(0))
 }
 
 /// How a unit's rows become batches.
@@ -429,6 +515,7 @@ mod tests {
             name: "My \"T\"".into(),
             only: true,
             blocks: Some((0, Some(128))),
+            filter: None,
         };
         assert_eq!(
             copy_query(&u, &cols),

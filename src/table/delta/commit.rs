@@ -74,13 +74,19 @@ pub(super) async fn commit(
 
 /// A commit holding only `{"txn": {"appId": "inlet", …}}` and the state in
 /// its commit info (a streaming-update commit, as kafka-delta-ingest writes).
-pub(super) async fn state_commit(table: &DeltaTable, state: &Value) -> Result<(), Cause> {
+/// An export's `manifest` goes along as `inlet.copy`.
+pub(super) async fn state_commit(
+    table: &DeltaTable,
+    state: &Value,
+    manifest: Option<&Value>,
+) -> Result<(), Cause> {
     use deltalake::kernel::Transaction;
     use deltalake::kernel::transaction::CommitBuilder;
     use deltalake::protocol::{DeltaOperation, OutputMode};
     let snapshot = table.snapshot()?;
     let now = chrono::Utc::now().timestamp_millis();
-    let props = commit_props([("inlet.state", state.clone())])
+    let copy = manifest.map(|m| ("inlet.copy", m.clone()));
+    let props = commit_props(std::iter::once(("inlet.state", state.clone())).chain(copy))
         .with_application_transaction(Transaction::new_with_last_update("inlet", now, Some(now)))
         .with_max_retries(25);
     CommitBuilder::from(props)

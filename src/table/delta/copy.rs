@@ -57,6 +57,44 @@ impl DeltaTables {
         Ok(())
     }
 
+    /// An increment's rows as Delta holds them, kept for the merge.
+    pub(super) fn copy_hold(batches: Vec<RecordBatch>) -> Result<Vec<RecordBatch>, DeltaError> {
+        let mut out = Vec::with_capacity(batches.len());
+        for b in batches.into_iter().filter(|b| b.num_rows() > 0) {
+            out.push(types::to_delta(&b, &types::delta_schema(&b.schema()))?);
+        }
+        Ok(out)
+    }
+
+    /// The manifest of the newest commit an export made to the table: one
+    /// that carries `inlet.copy`, or an increment's merge that carries the
+    /// watermark as `inlet.state` (the merges between carry neither).
+    pub(super) fn copy_manifest(&self, names: &TableNames) -> Result<Option<Value>, DeltaError> {
+        use futures::TryStreamExt;
+        let dir = self.layout.table_dir(names);
+        let url = open::table_url(&self.store, &dir)?;
+        self.store.block_on(async {
+            let table = open::open_table(&self.store, &url).await?;
+            if table.version().is_none() {
+                return Ok(None);
+            }
+            let mut commits = table.history(None);
+            while let Some(c) = commits.try_next().await.map_err(|e| DeltaError::Table {
+                url: url.clone(),
+                context: Some("reading the history".into()),
+                cause: e.into(),
+            })? {
+                if let Some(m) = c.info.get("inlet.copy") {
+                    return Ok(Some(m.clone()));
+                }
+                if let Some(w) = c.info.get("inlet.state") {
+                    return Ok(Some(serde_json::json!({ "incremental": w })));
+                }
+            }
+            Ok(None)
+        })
+    }
+
     fn start_files(&self, names: &TableNames, schema: &SchemaRef) -> Result<CopyFiles, DeltaError> {
         let url = open::table_url(&self.store, &self.layout.table_dir(names))?;
         let table = self.store.block_on(open::open_table(&self.store, &url))?;
@@ -127,15 +165,31 @@ impl DeltaTables {
             adds.push(Action::Add(add));
         }
         let schema = types::delta_schema(schema);
-        let props = commit::commit_props([
-            ("inlet.stream", Value::String(names.stream.clone())),
-            ("inlet.copy", manifest.clone()),
-        ]);
+        let watermark = manifest.get("incremental").cloned();
+        let props = commit::commit_props(
+            [
+                ("inlet.stream", Value::String(names.stream.clone())),
+                ("inlet.copy", manifest.clone()),
+            ]
+            .into_iter()
+            .chain(watermark.clone().map(|w| ("inlet.state", w))),
+        );
         let (store, settings) = (&self.store, &self.settings);
         store.block_on(async {
             let table = open::open_table(store, &url).await?;
             let exists = table.version().is_some();
             let result = match settings.mode {
+                // the increment's merges are done; the last carried the
+                // watermark unless it was empty
+                DeltaMode::Merge if exists => {
+                    let newest = newest_state(&table).await?;
+                    match watermark {
+                        Some(w) if newest.as_ref() != Some(&w) => {
+                            commit::state_commit(&table, &w, Some(manifest)).await
+                        }
+                        _ => Ok(()),
+                    }
+                }
                 DeltaMode::Append if exists => append(&table, &schema, adds, props, settings).await,
                 _ => replace(&table, &schema, adds, props, settings, exists).await,
             };
@@ -146,6 +200,18 @@ impl DeltaTables {
             })
         })
     }
+}
+
+/// The `inlet.state` of the table's newest commit.
+async fn newest_state(table: &DeltaTable) -> Result<Option<Value>, DeltaError> {
+    use futures::TryStreamExt;
+    let mut commits = table.history(Some(1));
+    let newest = commits.try_next().await.map_err(|e| DeltaError::Table {
+        url: table.table_url().to_string(),
+        context: Some("reading the history".into()),
+        cause: e.into(),
+    })?;
+    Ok(newest.and_then(|c| c.info.get("inlet.state").cloned()))
 }
 
 /// Adds the copy's files to the table as it is.

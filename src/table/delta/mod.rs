@@ -270,7 +270,7 @@ impl DeltaTables {
                     run.table = Some(table);
                     break;
                 }
-                let r = store.block_on(commit::state_commit(&table, state));
+                let r = store.block_on(commit::state_commit(&table, state, None));
                 // reload on next use either way: the handle is now behind the log
                 run.table = None;
                 match r {
@@ -408,6 +408,15 @@ impl Table for DeltaTables {
         names: &TableNames,
         batches: Vec<RecordBatch>,
     ) -> Result<(), TableError> {
+        if self.settings.copy && self.settings.mode == DeltaMode::Merge {
+            // an increment is merged at each part boundary: its rows wait here
+            let held = Self::copy_hold(batches).map_err(|source| TableError::Delta {
+                stream: names.stream.clone(),
+                source,
+            })?;
+            self.held.entry(names.stream.clone()).or_default().extend(held);
+            return Ok(());
+        }
         if self.settings.copy {
             return self
                 .copy_rows(names, batches)
@@ -425,6 +434,25 @@ impl Table for DeltaTables {
     }
 
     fn commit(&mut self, c: Commit<'_>) -> Result<Vec<Written>, TableError> {
+        if self.settings.copy && self.settings.mode == DeltaMode::Merge {
+            let held = Self::copy_hold(c.batches).map_err(|source| TableError::Delta {
+                stream: c.names.stream.clone(),
+                source,
+            })?;
+            self.held.entry(c.names.stream.clone()).or_default().extend(held);
+            let batches = self.held.remove(&c.names.stream).unwrap_or_default();
+            let dir = self.layout.table_dir(c.names);
+            let b = DeltaBatch {
+                stream: &c.names.stream,
+                keys: c.keys,
+                batches,
+                state: c.state,
+            };
+            return self.write(&dir, b).map_err(|source| TableError::Delta {
+                stream: c.names.stream.clone(),
+                source,
+            });
+        }
         if self.settings.copy {
             // a part boundary of a copy: its files are closed, committed later
             let delta = |source| TableError::Delta {
@@ -480,6 +508,14 @@ impl Table for DeltaTables {
         self.copy_schemas
             .insert(names.stream.clone(), std::sync::Arc::clone(schema));
         Ok(())
+    }
+
+    fn last_copy(&mut self, names: &TableNames) -> Result<Option<Value>, TableError> {
+        self.copy_manifest(names)
+            .map_err(|source| TableError::Delta {
+                stream: names.stream.clone(),
+                source,
+            })
     }
 
     /// One commit adds the copy's files (and, overwriting, removes every
