@@ -78,7 +78,7 @@ pub struct ExportArgs {
     #[arg(
         long,
         value_name = "URL",
-        required_unless_present = "source_db_auth_id"
+        required_unless_present_any = ["source_db_auth_id", "resume"]
     )]
     source: Option<String>,
     /// Entry of --auth describing the source database (ds_type postgres).
@@ -173,6 +173,11 @@ pub struct ExportArgs {
     /// Ignore the watermarks of the tables matching PATTERN (every table without one).
     #[arg(long, value_name = "PATTERN", num_args = 0..=1, default_missing_value = "*.*")]
     reset_watermarks: Vec<String>,
+    /// Run again the tables a run did not finish (it failed or was killed), with its arguments
+    /// from the run log; default: the newest such run. --source may be given again (a password
+    /// in the URL is not kept).
+    #[arg(long, value_name = "RUN_ID", num_args = 0..=1, default_missing_value = "")]
+    resume: Option<String>,
     /// ±infinity dates and timestamps.
     #[arg(long, value_enum, default_value = "error")]
     infinity: InfinityArg,
@@ -320,11 +325,7 @@ impl ExportArgs {
             fail_fast: self.fail_fast,
             live: std::io::IsTerminal::is_terminal(&std::io::stderr())
                 && self.log_format != Some(LogFormat::Json),
-            run_log: match &self.run_log {
-                Some(p) if p.as_os_str() == "none" => None,
-                Some(p) => Some(p.clone()),
-                None => crate::runlog::RunLog::default_path(env),
-            },
+            run_log: self.run_log_path(env),
             incremental: self.incremental.clone(),
             keys: self.key.clone(),
             lag: self.incremental_lag,
@@ -332,13 +333,198 @@ impl ExportArgs {
                 true => vec![Pattern::parse("*.*")],
                 false => Pattern::list(&self.reset_watermarks),
             },
+            only: None,
+            resumes: None,
+            argv: Vec::new(),
         }
+    }
+
+    fn run_log_path(&self, env: &[(String, String)]) -> Option<PathBuf> {
+        match &self.run_log {
+            Some(p) if p.as_os_str() == "none" => None,
+            Some(p) => Some(p.clone()),
+            None => crate::runlog::RunLog::default_path(env),
+        }
+    }
+}
+
+/// The stored arguments of a run, parsed again.
+#[derive(clap::Parser, Debug)]
+#[command(name = "inlet export")]
+struct StoredArgs {
+    #[command(flatten)]
+    args: ExportArgs,
+}
+
+/// A run picked up by `--resume`.
+struct Resume {
+    run_id: String,
+    /// Its tables that did not finish.
+    remaining: Vec<String>,
+    /// Its arguments, as recorded.
+    argv: Vec<String>,
+}
+
+/// `inlet export …` as given, the source URL without its password (a
+/// resumed run takes it from PGPASSWORD, ~/.pgpass, or --source again).
+fn recorded_argv() -> Vec<String> {
+    use crate::source::postgres::connect::without_password;
+    let mut out = Vec::new();
+    let mut args = std::env::args().skip_while(|a| a != "export").skip(1);
+    while let Some(a) = args.next() {
+        if a == "--source" {
+            if let Some(url) = args.next() {
+                out.extend(["--source".to_string(), without_password(&url).0]);
+            }
+        } else if let Some(url) = a.strip_prefix("--source=") {
+            out.push(format!("--source={}", without_password(url).0));
+        } else if a == "--resume" || a.starts_with("--resume=") {
+            // a resume records the arguments of the run it resumes instead
+        } else {
+            out.push(a);
+        }
+    }
+    out
+}
+
+/// The arguments of the run `a --resume` picks up, with the tables it did
+/// not finish; `a`'s --source, --run-log and log flags win.
+/// None: nothing to resume (said in the log).
+fn resumed(
+    a: ExportArgs,
+    env: &[(String, String)],
+) -> Result<Option<(ExportArgs, Resume)>, String> {
+    init_logging(&a.common(), &LoadConfig::default());
+    resume_args(a, env)
+}
+
+fn resume_args(
+    a: ExportArgs,
+    env: &[(String, String)],
+) -> Result<Option<(ExportArgs, Resume)>, String> {
+    let which = a.resume.clone().filter(|r| !r.is_empty());
+    let path = a
+        .run_log_path(env)
+        .ok_or("--resume needs the run log, and --run-log is none (or HOME is not set)")?;
+    if !path.exists() {
+        // the run was stopped before it logged anything (or the log is elsewhere)
+        tracing::warn!(
+            "no run log at {}, so no run to resume (if the run used another --run-log, pass it)",
+            path.display()
+        );
+        return Ok(None);
+    }
+    let log = crate::runlog::RunLog::open(&path).map_err(|e| e.to_string())?;
+    let found = log.resumable(which.as_deref()).map_err(|e| e.to_string())?;
+    let run = match (found, &which) {
+        (Some(r), _) if r.status != "succeeded" => r,
+        (Some(r), _) => {
+            tracing::info!("run {} completed; nothing to resume", r.run_id);
+            return Ok(None);
+        }
+        (None, Some(id)) => {
+            return Err(format!(
+                "--resume: no run {id} in {} (`inlet runs` lists them)",
+                log.path()
+            ));
+        }
+        (None, None) => {
+            tracing::info!(
+                "every run in {} completed (or was resumed to completion); nothing to resume",
+                log.path()
+            );
+            return Ok(None);
+        }
+    };
+    still_running(&run)?;
+    let argv: Vec<String> = run.settings["argv"]
+        .as_array()
+        .map(|v| {
+            v.iter()
+                .filter_map(|x| x.as_str().map(String::from))
+                .collect()
+        })
+        .ok_or_else(|| {
+            format!(
+                "--resume: run {} recorded no arguments (an older inlet ran it)",
+                run.run_id
+            )
+        })?;
+    let stored = <StoredArgs as clap::Parser>::try_parse_from(
+        std::iter::once("inlet export".to_string()).chain(argv.iter().cloned()),
+    )
+    .map_err(|e| {
+        format!(
+            "--resume: the arguments of run {} no longer parse: {e}",
+            run.run_id
+        )
+    })?;
+    let mut b = stored.args;
+    if a.source.is_some() {
+        b.source = a.source;
+        b.source_db_auth_id = None;
+    }
+    tracing::info!(
+        "resuming run {} with its arguments: {}",
+        run.run_id,
+        argv.join(" ")
+    );
+    b.run_log = a.run_log;
+    b.log_format = a.log_format.or(b.log_format);
+    b.log_level = a.log_level.or(b.log_level);
+    let tables: Vec<String> = run.settings["tables"]
+        .as_array()
+        .map(|v| {
+            v.iter()
+                .filter_map(|x| x.as_str().map(String::from))
+                .collect()
+        })
+        .unwrap_or_default();
+    let remaining = tables
+        .into_iter()
+        .filter(|t| !run.finished.contains(t))
+        .collect();
+    Ok(Some((
+        b,
+        Resume {
+            run_id: run.run_id,
+            remaining,
+            argv,
+        },
+    )))
+}
+
+/// A run that is still running on this machine is not resumed.
+fn still_running(run: &crate::runlog::Resumable) -> Result<(), String> {
+    let pid = run.settings["pid"].as_u64();
+    let same_host = run.settings["host"].as_str() == Some(crate::runlog::host().as_str());
+    match pid {
+        Some(p)
+            if run.status == "running"
+                && same_host
+                && p != u64::from(std::process::id())
+                && std::path::Path::new(&format!("/proc/{p}")).exists() =>
+        {
+            Err(format!(
+                "--resume: run {} is still running (pid {p}); wait for it, or stop it first",
+                run.run_id
+            ))
+        }
+        _ => Ok(()),
     }
 }
 
 /// Runs `inlet export`.
 pub fn export(a: ExportArgs) -> ExitCode {
     let env = super::env_pairs();
+    let (a, resume) = match a.resume.is_some() {
+        false => (a, None),
+        true => match resumed(a, &env) {
+            Ok(Some((b, r))) => (b, Some(r)),
+            Ok(None) => return ExitCode::from(EXIT_OK),
+            Err(e) => return fail(EXIT_CONFIG, e),
+        },
+    };
     let cfg = match a.config(&env) {
         Ok(c) => c,
         Err(e) => {
@@ -351,7 +537,27 @@ pub fn export(a: ExportArgs) -> ExitCode {
         Err(e) => return fail(exit_code(e.failure()), e),
     };
     let json = a.log_format == Some(LogFormat::Json);
-    let opts = a.options(source, &env);
+    let argv = recorded_argv();
+    let mut opts = a.options(source, &env);
+    opts.argv = argv;
+    if let Some(r) = resume {
+        if r.remaining.is_empty() {
+            tracing::info!(
+                "run {}: every table finished before it stopped; nothing to resume",
+                r.run_id
+            );
+            return ExitCode::from(EXIT_OK);
+        }
+        tracing::info!(
+            "resuming run {}: {} tables it did not finish ({})",
+            r.run_id,
+            r.remaining.len(),
+            r.remaining.join(", ")
+        );
+        opts.argv = r.argv;
+        opts.only = Some(r.remaining);
+        opts.resumes = Some(r.run_id);
+    }
     match export::run(&cfg, &opts) {
         Ok(summary) => {
             if !opts.dry_run {

@@ -54,7 +54,7 @@ enum Command {
     Load(LoadArgs),
     /// Export database tables (PostgreSQL) into files: one snapshot, binary COPY, exact types.
     #[command(after_help = export_cmd::EXPORT_HELP)]
-    Export(export_cmd::ExportArgs),
+    Export(Box<export_cmd::ExportArgs>),
     /// List earlier exports from the run log, or show one (`inlet runs show RUN_ID`).
     Runs(runs_cmd::RunsArgs),
     /// Write, read back, list and delete a probe object at the destination.
@@ -179,7 +179,7 @@ pub fn main_with(mut args: Vec<std::ffi::OsString>) -> ExitCode {
     };
     match cli.command {
         Command::Load(a) => load_cmd(a),
-        Command::Export(a) => export_cmd::export(a),
+        Command::Export(a) => export_cmd::export(*a),
         Command::Runs(a) => runs_cmd::runs(a),
         Command::Check(a) => check_cmd(a),
         #[cfg(feature = "delta")]

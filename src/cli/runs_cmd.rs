@@ -138,6 +138,9 @@ fn render_detail(d: &RunDetail) -> String {
     if let Some(e) = &r.error {
         out += &format!("  error     {e}\n");
     }
+    if let Some(x) = &r.resumes {
+        out += &format!("  resumes   {x}\n");
+    }
     out += &format!(
         "\n{:<40} {:<10} {:>12} {:>6} {:>12} {:>8}\n",
         "table", "status", "rows", "files", "bytes", "seconds"
@@ -147,6 +150,19 @@ fn render_detail(d: &RunDetail) -> String {
             "{:<40} {:<10} {:>12} {:>6} {:>12} {:>8.2}\n",
             t.table, t.status, t.rows, t.files, t.bytes, t.seconds
         );
+        if let Some(w) = &t.watermark {
+            let lag = match w.lag {
+                0 => String::new(),
+                n => format!(" − lag {n}"),
+            };
+            out += &format!(
+                "    {} {}: {}{lag} → {}\n",
+                w.kind,
+                w.column,
+                w.low.as_deref().unwrap_or("first row"),
+                w.high.as_deref().unwrap_or("no value yet")
+            );
+        }
         if let Some(e) = &t.error {
             out += &format!("    {e}\n");
         }

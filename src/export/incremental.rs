@@ -64,7 +64,10 @@ impl Spec {
                  (or LakeXpress's schema.table:column:type[@start][!append|upsert])"
             )
         };
-        let (table, rest) = text.trim().split_once(':').ok_or_else(|| bad("no column"))?;
+        let (table, rest) = text
+            .trim()
+            .split_once(':')
+            .ok_or_else(|| bad("no column"))?;
         if !table.contains('.') {
             return Err(bad("the table needs its schema (schema.table)"));
         }
@@ -182,9 +185,10 @@ pub struct KeySpec {
 impl KeySpec {
     /// Parses `schema.table:col,col`.
     pub fn parse(text: &str) -> Result<KeySpec, String> {
-        let (table, cols) = text.trim().split_once(':').ok_or_else(|| {
-            format!("--key '{text}': write schema.table:column[,column…]")
-        })?;
+        let (table, cols) = text
+            .trim()
+            .split_once(':')
+            .ok_or_else(|| format!("--key '{text}': write schema.table:column[,column…]"))?;
         let columns: Vec<String> = cols
             .split(',')
             .map(str::trim)
@@ -192,7 +196,9 @@ impl KeySpec {
             .map(String::from)
             .collect();
         if columns.is_empty() || !table.contains('.') {
-            return Err(format!("--key '{text}': write schema.table:column[,column…]"));
+            return Err(format!(
+                "--key '{text}': write schema.table:column[,column…]"
+            ));
         }
         Ok(KeySpec {
             table: Pattern::parse(table),
@@ -366,8 +372,8 @@ mod tests {
 
     #[test]
     fn lakexpress_syntax() {
-        let s = Spec::parse("public.orders:updated_at:timestamp@2024-01-01 10:00:00!append")
-            .unwrap();
+        let s =
+            Spec::parse("public.orders:updated_at:timestamp@2024-01-01 10:00:00!append").unwrap();
         assert_eq!(s.column, "updated_at");
         assert_eq!(s.start.as_deref(), Some("2024-01-01 10:00:00"));
         assert_eq!(s.apply, Some(Apply::Append));
@@ -377,7 +383,13 @@ mod tests {
 
     #[test]
     fn bad_specs_say_what_to_write() {
-        for bad in ["orders:id", "public.orders", "public.o%:id", "s.t:c:frobnicate", "s.t:c:lag=soon"] {
+        for bad in [
+            "orders:id",
+            "public.orders",
+            "public.o%:id",
+            "s.t:c:frobnicate",
+            "s.t:c:lag=soon",
+        ] {
             let e = Spec::parse(bad).unwrap_err();
             assert!(e.contains("schema.table:column"), "{bad}: {e}");
         }
@@ -401,7 +413,10 @@ mod tests {
         };
         let f = inc.filter(Some("7"));
         let low = f.low.unwrap();
-        assert_eq!((low.value.as_str(), low.inclusive, low.lag), ("7", false, 2));
+        assert_eq!(
+            (low.value.as_str(), low.inclusive, low.lag),
+            ("7", false, 2)
+        );
         assert!(!f.nulls);
         let f = inc.filter(None);
         let low = f.low.unwrap();

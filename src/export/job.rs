@@ -230,6 +230,13 @@ fn record(log: &crate::runlog::RunLog, run: &str, t: &TableReport, written: &[Wr
         bytes: t.bytes,
         seconds: t.seconds,
         error: t.error.clone(),
+        watermark: t.watermark.as_ref().map(|w| crate::runlog::WatermarkRow {
+            column: w.column.clone(),
+            kind: w.run.clone(),
+            low: w.low.clone(),
+            lag: w.lag,
+            high: w.high.clone(),
+        }),
     };
     let files: Vec<FileRow> = written
         .iter()
@@ -374,7 +381,11 @@ async fn copy_table<D: Database>(
         column: inc.column.clone(),
         run: prepared.kind.label().into(),
         low: prepared.watermark.clone(),
-        lag: if prepared.watermark.is_some() { inc.lag } else { 0 },
+        lag: if prepared.watermark.is_some() {
+            inc.lag
+        } else {
+            0
+        },
         high: inc.high.clone().or(prepared.watermark.clone()),
     });
     if let Some(w) = &report {
@@ -471,7 +482,7 @@ fn prepare<D: Database>(
     let Some(inc) = increment else {
         return Ok(Prepared {
             kind: CopyKind::Full,
-            settings: base,
+            settings: full_settings(base),
             last: None,
             watermark: None,
             filter: None,
@@ -498,6 +509,21 @@ fn prepare<D: Database>(
         last,
         watermark,
     })
+}
+
+/// A full copy replaces or appends; mode merge is for increments.
+fn full_settings(base: TableSettings) -> TableSettings {
+    match base {
+        TableSettings::Files => TableSettings::Files,
+        #[cfg(feature = "delta")]
+        TableSettings::Delta(mut d) => {
+            use crate::table::delta::DeltaMode;
+            if d.mode == DeltaMode::Merge {
+                d.mode = DeltaMode::Overwrite;
+            }
+            TableSettings::Delta(d)
+        }
+    }
 }
 
 /// A Delta table's mode for an incremental copy: a reload replaces it, an

@@ -202,6 +202,13 @@ pub struct ExportOptions {
     pub lag: Option<u64>,
     /// Tables whose watermark is ignored: reloaded whole (`--full` sets `*.*`).
     pub reset: Vec<Pattern>,
+    /// Only these tables (`schema.table`) of the selection (a resumed run's
+    /// unfinished ones).
+    pub only: Option<Vec<String>>,
+    /// The run this one resumes.
+    pub resumes: Option<String>,
+    /// The arguments as given, the source redacted (recorded for `--resume`).
+    pub argv: Vec<String>,
 }
 
 /// Rows per decoded batch, and its wire-byte bound.
@@ -254,6 +261,7 @@ pub fn run(cfg: &LoadConfig, opts: &ExportOptions) -> Result<Summary, ExportErro
                 destination: store.display(),
                 format: &format!("{:?}", cfg.format).to_ascii_lowercase(),
                 settings: settings_json(opts, &tables),
+                resumes: opts.resumes.as_deref(),
             })?;
             tracing::info!(run_id = %id, run_log = %log.path(), "run {id} (run log {})", log.path());
             Some((log, id))
@@ -330,6 +338,9 @@ pub fn run(cfg: &LoadConfig, opts: &ExportOptions) -> Result<Summary, ExportErro
 /// What the run log keeps of a run's settings (nothing secret).
 fn settings_json(opts: &ExportOptions, tables: &[TableJob]) -> serde_json::Value {
     serde_json::json!({
+        "argv": opts.argv,
+        "pid": std::process::id(),
+        "host": crate::runlog::host(),
         "include": opts.include.iter().map(|p| p.to_string()).collect::<Vec<_>>(),
         "exclude": opts.exclude.iter().map(|p| p.to_string()).collect::<Vec<_>>(),
         "include_views": opts.include_views,
@@ -384,6 +395,9 @@ async fn discover<D: Database>(
                 spec.table
             )));
         }
+    }
+    if let Some(only) = &opts.only {
+        chosen.retain(|r| only.contains(&r.qualified()));
     }
     let mut jobs = Vec::with_capacity(chosen.len());
     for rel in chosen {

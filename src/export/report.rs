@@ -4,10 +4,10 @@
 use serde::Serialize;
 
 use super::ExportOptions;
+use super::job::TableJob;
 use super::units;
 use crate::layout::{Layout, TableNames, safe_segment};
 use crate::load::plan::Plan;
-use super::job::TableJob;
 use crate::source::SnapshotMode;
 
 /// One table's outcome.

@@ -108,11 +108,22 @@ mod tests {
         assert!(u.iter().all(|x| x.only));
         // one connection: one range
         assert_eq!(
-            units(&rel(SPLIT_PAGES * 10, RelationKind::Table), 1, SPLIT_PAGES, None).len(),
+            units(
+                &rel(SPLIT_PAGES * 10, RelationKind::Table),
+                1,
+                SPLIT_PAGES,
+                None
+            )
+            .len(),
             1
         );
         // views are read whole, without ONLY
-        let v = units(&rel(SPLIT_PAGES * 10, RelationKind::View), 4, SPLIT_PAGES, None);
+        let v = units(
+            &rel(SPLIT_PAGES * 10, RelationKind::View),
+            4,
+            SPLIT_PAGES,
+            None,
+        );
         assert_eq!(v.len(), 1);
         assert!(!v[0].only);
     }

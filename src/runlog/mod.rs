@@ -5,17 +5,24 @@
 //! its redacted form (`postgresql://user@host:port/db`).
 //!
 //! Default file: `$XDG_DATA_HOME/inlet/runs.sqlite`, else
-//! `~/.local/share/inlet/runs.sqlite`. Schema (version 1, created on first use):
+//! `~/.local/share/inlet/runs.sqlite`. Schema (version 2, created on first
+//! use; a version 1 file gains `runs.resumes` and `run_watermarks`):
 //!
 //! ```text
 //! meta(key PRIMARY KEY, value)                      -- schema_version
 //! runs(run_id PRIMARY KEY, started_at, finished_at, status, source, destination,
-//!      format, settings, tables, rows, bytes, error)
+//!      format, settings, tables, rows, bytes, error, resumes)
 //! run_tables(run_id, table_name, status, rows, files, bytes, seconds, error)
 //! run_files(run_id, table_name, path, rows, bytes)
+//! run_watermarks(run_id, table_name, column_name, kind, low, lag, high)
 //! ```
 //! `status`: `running` (a run without `finished_at` was killed), `succeeded`,
-//! `failed`; tables: `succeeded` or `failed`.
+//! `failed`; tables: `succeeded` or `failed`. `settings` holds the run's
+//! arguments (`argv`, the source redacted) that `--resume` runs again;
+//! `resumes` names the run a run resumed. `run_watermarks.kind` is `reload`
+//! or `increment`; `low` is where it started (NULL: the first row), `high`
+//! the watermark it recorded. The destination holds the watermark itself
+//! (the Delta commit, the manifest); this is its history.
 
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
@@ -23,15 +30,22 @@ use std::sync::Mutex;
 use rusqlite::{Connection, OptionalExtension, params};
 use serde::Serialize;
 
+/// This machine's name (telling a killed run from one still running).
+pub fn host() -> String {
+    std::fs::read_to_string("/etc/hostname")
+        .map(|h| h.trim().to_string())
+        .unwrap_or_default()
+}
+
 /// The schema this build writes.
-const SCHEMA_VERSION: i64 = 1;
+const SCHEMA_VERSION: i64 = 2;
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS runs (
   run_id TEXT PRIMARY KEY, started_at TEXT NOT NULL, finished_at TEXT, status TEXT NOT NULL,
   source TEXT NOT NULL, destination TEXT NOT NULL, format TEXT NOT NULL, settings TEXT NOT NULL,
-  tables INTEGER, rows INTEGER, bytes INTEGER, error TEXT);
+  tables INTEGER, rows INTEGER, bytes INTEGER, error TEXT, resumes TEXT);
 CREATE TABLE IF NOT EXISTS run_tables (
   run_id TEXT NOT NULL REFERENCES runs(run_id), table_name TEXT NOT NULL, status TEXT NOT NULL,
   rows INTEGER NOT NULL, files INTEGER NOT NULL, bytes INTEGER NOT NULL, seconds REAL NOT NULL,
@@ -39,6 +53,9 @@ CREATE TABLE IF NOT EXISTS run_tables (
 CREATE TABLE IF NOT EXISTS run_files (
   run_id TEXT NOT NULL, table_name TEXT NOT NULL, path TEXT NOT NULL, rows INTEGER NOT NULL,
   bytes INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS run_watermarks (
+  run_id TEXT NOT NULL, table_name TEXT NOT NULL, column_name TEXT NOT NULL, kind TEXT NOT NULL,
+  low TEXT, lag INTEGER NOT NULL, high TEXT, PRIMARY KEY (run_id, table_name));
 CREATE INDEX IF NOT EXISTS runs_started ON runs(started_at);
 ";
 
@@ -86,6 +103,36 @@ pub struct RunStart<'a> {
     pub format: &'a str,
     /// The run's settings as JSON (no secrets).
     pub settings: serde_json::Value,
+    /// The run this one resumes.
+    pub resumes: Option<&'a str>,
+}
+
+/// The bounds an incremental table was read between, as recorded.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct WatermarkRow {
+    /// The column.
+    pub column: String,
+    /// `reload` or `increment`.
+    pub kind: String,
+    /// The watermark the run started from (None: the first row).
+    pub low: Option<String>,
+    /// Lag below it.
+    pub lag: u64,
+    /// The watermark recorded.
+    pub high: Option<String>,
+}
+
+/// A run `--resume` can pick up.
+#[derive(Debug, Clone)]
+pub struct Resumable {
+    /// Its id.
+    pub run_id: String,
+    /// Its status (running: killed, or still running elsewhere).
+    pub status: String,
+    /// Its settings.
+    pub settings: serde_json::Value,
+    /// Tables it finished.
+    pub finished: Vec<String>,
 }
 
 /// One table's outcome, as recorded.
@@ -105,6 +152,9 @@ pub struct TableRow {
     pub seconds: f64,
     /// Why it failed.
     pub error: Option<String>,
+    /// An incremental table's bounds.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub watermark: Option<WatermarkRow>,
 }
 
 /// One part file, as recorded.
@@ -145,6 +195,8 @@ pub struct RunRow {
     pub bytes: Option<u64>,
     /// Why it failed.
     pub error: Option<String>,
+    /// The run it resumed.
+    pub resumes: Option<String>,
 }
 
 /// A run with its tables and files.
@@ -220,6 +272,14 @@ impl RunLog {
                     found: v,
                 });
             }
+            Some(v) if v < SCHEMA_VERSION => {
+                // version 1 → 2: runs.resumes (run_watermarks came with the schema above)
+                conn.execute_batch(&format!(
+                    "BEGIN; ALTER TABLE runs ADD COLUMN resumes TEXT; \
+                     UPDATE meta SET value = '{SCHEMA_VERSION}' WHERE key = 'schema_version'; COMMIT;"
+                ))
+                .map_err(sql)?;
+            }
             Some(_) => {}
             None => {
                 conn.execute(
@@ -261,15 +321,16 @@ impl RunLog {
         );
         self.with(|c| {
             c.execute(
-                "INSERT INTO runs (run_id, started_at, status, source, destination, format, settings)
-                 VALUES (?1, ?2, 'running', ?3, ?4, ?5, ?6)",
+                "INSERT INTO runs (run_id, started_at, status, source, destination, format, settings, resumes)
+                 VALUES (?1, ?2, 'running', ?3, ?4, ?5, ?6, ?7)",
                 params![
                     id,
                     now.to_rfc3339(),
                     run.source,
                     run.destination,
                     run.format,
-                    run.settings.to_string()
+                    run.settings.to_string(),
+                    run.resumes
                 ],
             )
         })?;
@@ -293,6 +354,14 @@ impl RunLog {
                     "INSERT INTO run_files (run_id, table_name, path, rows, bytes)
                      VALUES (?1, ?2, ?3, ?4, ?5)",
                     params![run_id, f.table, f.path, f.rows, f.bytes],
+                )?;
+            }
+            if let Some(w) = &t.watermark {
+                tx.execute(
+                    "INSERT OR REPLACE INTO run_watermarks
+                     (run_id, table_name, column_name, kind, low, lag, high)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                    params![run_id, t.table, w.column, w.kind, w.low, w.lag, w.high],
                 )?;
             }
             tx.commit()
@@ -348,18 +417,32 @@ impl RunLog {
                 .query_row(
                     &format!("SELECT {RUN_COLUMNS}, settings FROM runs WHERE run_id = ?1"),
                     params![run_id],
-                    |r| Ok((run_row(r)?, r.get::<_, String>(11)?)),
+                    |r| Ok((run_row(r)?, r.get::<_, String>(12)?)),
                 )
                 .optional()?
             else {
                 return Ok(None);
             };
             let mut q = c.prepare(
-                "SELECT table_name, status, rows, files, bytes, seconds, error FROM run_tables
-                 WHERE run_id = ?1 ORDER BY table_name",
+                "SELECT t.table_name, t.status, t.rows, t.files, t.bytes, t.seconds, t.error,
+                        w.column_name, w.kind, w.low, w.lag, w.high
+                 FROM run_tables t LEFT JOIN run_watermarks w
+                   ON w.run_id = t.run_id AND w.table_name = t.table_name
+                 WHERE t.run_id = ?1 ORDER BY t.table_name",
             )?;
             let table_list = q
                 .query_map(params![run_id], |r| {
+                    let column: Option<String> = r.get(7)?;
+                    let watermark = match column {
+                        Some(column) => Some(WatermarkRow {
+                            column,
+                            kind: r.get(8)?,
+                            low: r.get(9)?,
+                            lag: r.get(10)?,
+                            high: r.get(11)?,
+                        }),
+                        None => None,
+                    };
                     Ok(TableRow {
                         table: r.get(0)?,
                         status: r.get(1)?,
@@ -368,6 +451,7 @@ impl RunLog {
                         bytes: r.get(4)?,
                         seconds: r.get(5)?,
                         error: r.get(6)?,
+                        watermark,
                     })
                 })?
                 .collect::<rusqlite::Result<Vec<_>>>()?;
@@ -395,7 +479,52 @@ impl RunLog {
     }
 }
 
-const RUN_COLUMNS: &str = "run_id, started_at, finished_at, status, source, destination, format, tables, rows, bytes, error";
+impl RunLog {
+    /// The run `--resume` picks up: `run_id`, or the newest run that did
+    /// not complete (failed, or killed) and that no later run resumed to
+    /// completion. None: nothing to resume.
+    pub fn resumable(&self, run_id: Option<&str>) -> Result<Option<Resumable>, RunLogError> {
+        self.with(|c| {
+            let found: Option<(String, String, String)> = match run_id {
+                Some(id) => c
+                    .query_row(
+                        "SELECT run_id, status, settings FROM runs WHERE run_id = ?1",
+                        params![id],
+                        |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+                    )
+                    .optional()?,
+                None => c
+                    .query_row(
+                        "SELECT run_id, status, settings FROM runs r
+                         WHERE status <> 'succeeded'
+                           AND NOT EXISTS (SELECT 1 FROM runs l WHERE l.resumes = r.run_id
+                                           AND l.status = 'succeeded')
+                         ORDER BY started_at DESC, run_id DESC LIMIT 1",
+                        [],
+                        |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+                    )
+                    .optional()?,
+            };
+            let Some((run_id, status, settings)) = found else {
+                return Ok(None);
+            };
+            let mut q = c.prepare(
+                "SELECT table_name FROM run_tables WHERE run_id = ?1 AND status = 'succeeded'",
+            )?;
+            let finished = q
+                .query_map(params![run_id], |r| r.get(0))?
+                .collect::<rusqlite::Result<Vec<String>>>()?;
+            Ok(Some(Resumable {
+                run_id,
+                status,
+                settings: serde_json::from_str(&settings).unwrap_or(serde_json::Value::Null),
+                finished,
+            }))
+        })
+    }
+}
+
+const RUN_COLUMNS: &str = "run_id, started_at, finished_at, status, source, destination, format, tables, rows, bytes, error, resumes";
 
 fn run_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<RunRow> {
     Ok(RunRow {
@@ -410,6 +539,7 @@ fn run_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<RunRow> {
         rows: r.get(8)?,
         bytes: r.get(9)?,
         error: r.get(10)?,
+        resumes: r.get(11)?,
     })
 }
 
@@ -428,6 +558,7 @@ mod tests {
                 destination: "/lake",
                 format: "parquet",
                 settings: serde_json::json!({"include": ["public.*"]}),
+                resumes: None,
             })
             .unwrap();
         assert_eq!(log.runs(10).unwrap()[0].status, "running");
@@ -439,6 +570,13 @@ mod tests {
             bytes: 10,
             seconds: 0.5,
             error: None,
+            watermark: Some(WatermarkRow {
+                column: "u".into(),
+                kind: "increment".into(),
+                low: Some("1".into()),
+                lag: 0,
+                high: Some("9".into()),
+            }),
         };
         let f = FileRow {
             table: "public.a".into(),
@@ -457,7 +595,38 @@ mod tests {
         assert_eq!(d.table_list[0].table, "public.a");
         assert_eq!(d.files[0].path, "public/a/part-00000.parquet");
         assert_eq!(d.settings["include"][0], "public.*");
+        assert_eq!(
+            d.table_list[0].watermark.as_ref().unwrap().high.as_deref(),
+            Some("9")
+        );
         assert!(log.show("no-such-run").unwrap().is_none());
+        // nothing to resume: the only run succeeded
+        assert!(log.resumable(None).unwrap().is_none());
+        let killed = log
+            .start(&RunStart {
+                source: "s",
+                destination: "d",
+                format: "parquet",
+                settings: serde_json::json!({}),
+                resumes: None,
+            })
+            .unwrap();
+        log.table(&killed, &t, &[]).unwrap();
+        let r = log.resumable(None).unwrap().unwrap();
+        assert_eq!((r.run_id.as_str(), r.finished.len()), (killed.as_str(), 1));
+        let resume = log
+            .start(&RunStart {
+                source: "s",
+                destination: "d",
+                format: "parquet",
+                settings: serde_json::json!({}),
+                resumes: Some(&killed),
+            })
+            .unwrap();
+        // a resume still running is itself the one to resume; once it succeeds, neither is
+        assert_eq!(log.resumable(None).unwrap().unwrap().run_id, resume);
+        log.finish(&resume, 0, 0, 0, None).unwrap();
+        assert!(log.resumable(None).unwrap().is_none());
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -102,7 +102,7 @@ def test_each_run_is_one_commit_and_a_killed_run_changes_nothing(pg_url, schema,
     assert len(duck(path, "SELECT id FROM TABLE")) == len(ids)
 
 
-def test_append_mode_adds_and_merge_is_refused(pg_url, schema, export, tmp_path):
+def test_append_mode_adds_and_a_full_copy_in_merge_mode_replaces(pg_url, schema, export, tmp_path):
     psql(pg_url, f"CREATE TABLE {schema}.ev AS SELECT g AS id FROM generate_series(1, 10) g")
     out = tmp_path / "lake"
     base = ["--source", pg_url, "--output-dir", out, "-i", f"{schema}.ev", "--format", "delta"]
@@ -111,8 +111,10 @@ def test_append_mode_adds_and_merge_is_refused(pg_url, schema, export, tmp_path)
     p = export(*base, config=cfg)
     assert p.returncode == 0, explain(p)
     assert len(rows(out / schema / "ev", ["id"])) == 20
+    # merge is for incremental tables (test_export_incremental); a full copy replaces the table
     p = export(*base, config={"mode": "merge"})
-    assert p.returncode == 3 and "merge" in p.stderr, explain(p)
+    assert p.returncode == 0, explain(p)
+    assert len(rows(out / schema / "ev", ["id"])) == 10
 
 
 def test_an_empty_table_is_a_delta_table_with_its_columns(pg_url, schema, export, tmp_path):

@@ -311,6 +311,54 @@ pub fn redact_url(url: &str) -> String {
         .join(" ")
 }
 
+/// `url` without its password (userinfo, `password=` query parameter or
+/// key), everything else kept: what a run log may store and a resumed run
+/// parses again. True when there was a password.
+pub fn without_password(url: &str) -> (String, bool) {
+    let is_password = |kv: &str| {
+        kv.split_once('=')
+            .is_some_and(|(k, _)| k.eq_ignore_ascii_case("password"))
+    };
+    let Some(scheme_end) = url.find("://") else {
+        let kept: Vec<&str> = url
+            .split_whitespace()
+            .filter(|kv| !is_password(kv))
+            .collect();
+        let had = kept.len() != url.split_whitespace().count();
+        return (kept.join(" "), had);
+    };
+    let (head, query) = match url.split_once('?') {
+        Some((h, q)) => (h, Some(q)),
+        None => (url, None),
+    };
+    let rest = &head[scheme_end + 3..];
+    let auth_end = rest.find('/').unwrap_or(rest.len());
+    let mut had = false;
+    let mut out = head[..scheme_end + 3].to_string();
+    match rest[..auth_end].rfind('@') {
+        Some(at) => {
+            let user = &rest[..at];
+            if let Some((u, _)) = user.split_once(':') {
+                had = true;
+                out.push_str(u);
+            } else {
+                out.push_str(user);
+            }
+            out.push_str(&rest[at..]);
+        }
+        None => out.push_str(rest),
+    }
+    if let Some(q) = query {
+        let params: Vec<&str> = q.split('&').filter(|kv| !is_password(kv)).collect();
+        had |= params.len() != q.split('&').count();
+        if !params.is_empty() {
+            out.push('?');
+            out.push_str(&params.join("&"));
+        }
+    }
+    (out, had)
+}
+
 /// The password for `config` in a pgpass file (`host:port:db:user:password`,
 /// `*` matches anything, `\:` and `\\` escape).
 fn pgpass_lookup(file: &Path, config: &Config) -> Option<String> {
@@ -367,6 +415,22 @@ fn split_pgpass(line: &str) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_stored_url_keeps_everything_but_the_password() {
+        assert_eq!(
+            without_password("postgresql://u:s3cret@h:5432/db?sslmode=require&password=x"),
+            ("postgresql://u@h:5432/db?sslmode=require".to_string(), true)
+        );
+        assert_eq!(
+            without_password("postgresql://u@h/db"),
+            ("postgresql://u@h/db".to_string(), false)
+        );
+        assert_eq!(
+            without_password("host=h password=s3cret dbname=d"),
+            ("host=h dbname=d".to_string(), true)
+        );
+    }
 
     #[test]
     fn the_password_never_shows() {

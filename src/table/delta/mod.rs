@@ -414,7 +414,10 @@ impl Table for DeltaTables {
                 stream: names.stream.clone(),
                 source,
             })?;
-            self.held.entry(names.stream.clone()).or_default().extend(held);
+            self.held
+                .entry(names.stream.clone())
+                .or_default()
+                .extend(held);
             return Ok(());
         }
         if self.settings.copy {
@@ -439,7 +442,10 @@ impl Table for DeltaTables {
                 stream: c.names.stream.clone(),
                 source,
             })?;
-            self.held.entry(c.names.stream.clone()).or_default().extend(held);
+            self.held
+                .entry(c.names.stream.clone())
+                .or_default()
+                .extend(held);
             let batches = self.held.remove(&c.names.stream).unwrap_or_default();
             let dir = self.layout.table_dir(c.names);
             let b = DeltaBatch {
