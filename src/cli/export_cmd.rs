@@ -178,6 +178,15 @@ pub struct ExportArgs {
     /// in the URL is not kept).
     #[arg(long, value_name = "RUN_ID", num_args = 0..=1, default_missing_value = "")]
     resume: Option<String>,
+    /// Do this process's share of an export run by N processes (N machines, Kubernetes Jobs,
+    /// Airflow tasks): tables and ranges of big tables are split among them, the same way in
+    /// each. K counts from 1. Needs --export-id.
+    #[arg(long, value_name = "K/N", value_parser = crate::export::shard::parse, requires = "export_id")]
+    shard: Option<(u32, u32)>,
+    /// The id the N shards of one export share, new for each export (your orchestrator's run
+    /// id: Airflow's {{ run_id }}, the Kubernetes Job's name).
+    #[arg(long, value_name = "ID", requires = "shard")]
+    export_id: Option<String>,
     /// ±infinity dates and timestamps.
     #[arg(long, value_enum, default_value = "error")]
     infinity: InfinityArg,
@@ -336,6 +345,7 @@ impl ExportArgs {
             only: None,
             resumes: None,
             argv: Vec::new(),
+            shard: None,
         }
     }
 
@@ -539,6 +549,10 @@ pub fn export(a: ExportArgs) -> ExitCode {
     let json = a.log_format == Some(LogFormat::Json);
     let argv = recorded_argv();
     let mut opts = a.options(source, &env);
+    opts.shard = a
+        .shard
+        .zip(a.export_id.clone())
+        .map(|((k, n), id)| crate::export::shard::Shard { k, n, id });
     opts.argv = argv;
     if let Some(r) = resume {
         if r.remaining.is_empty() {

@@ -65,6 +65,10 @@ pub struct Context<D: Database> {
     pub bars: Option<indicatif::MultiProgress>,
     /// The run log and this run's id there.
     pub log: Option<(Arc<crate::runlog::RunLog>, String)>,
+    /// This process's share of a sharded export.
+    pub shard: Option<super::shard::Shard>,
+    /// The run resumes another.
+    pub resumed: bool,
 }
 
 /// A table to export, with its incremental plan.
@@ -336,12 +340,20 @@ async fn copy_table<D: Database>(
         let names = names.clone();
         let schema = Arc::clone(&schema);
         let increment = job.increment.clone();
-        let manifest = json!({
+        let mut manifest = json!({
             "table": name,
             "source": ctx.db.to_string(),
             "snapshot": snapshot_id,
             "started_at": chrono::Utc::now().to_rfc3339(),
         });
+        // a full copy shared by shards: the tables complete it together
+        if let Some(sh) = ctx.shard.as_ref().filter(|_| job.increment.is_none()) {
+            manifest["shard"] = json!({
+                "id": sh.id, "k": sh.k, "n": sh.n, "first": sh.first(rel),
+                // a resumed shard may find its own share of an earlier attempt
+                "resumed": ctx.resumed,
+            });
+        }
         std::thread::Builder::new()
             .name("inlet-export-finish".into())
             .spawn(move || {
@@ -391,9 +403,13 @@ async fn copy_table<D: Database>(
     if let Some(w) = &report {
         tracing::info!(table = %name, column = %w.column, low = ?w.low, high = ?w.high, "table {name}: {} {}", w.run, w.describe());
     }
-    let units = units::units(rel, ctx.parallel, ctx.split_pages, prepared.filter.as_ref());
+    let units = match &ctx.shard {
+        Some(sh) => sh.units(rel, ctx.split_pages, prepared.filter.as_ref()),
+        None => units::units(rel, ctx.parallel, ctx.split_pages, prepared.filter.as_ref()),
+    };
     let writers = WRITERS.min(units.len()).max(1);
     let (tx, rx) = mpsc::channel::<RecordBatch>(QUEUE * writers);
+    let parallel = ctx.parallel.max(1);
     let rx = Arc::new(std::sync::Mutex::new(rx));
     let (verdict_tx, _) = tokio::sync::broadcast::channel::<bool>(1);
     let mut results = Vec::with_capacity(writers);
@@ -430,7 +446,7 @@ async fn copy_table<D: Database>(
             };
             reader.spawn(unit)
         })
-        .buffer_unordered(ctx.parallel)
+        .buffer_unordered(parallel)
         .try_fold(
             0u64,
             |a, n| async move { Ok::<u64, ReadError<D::Error>>(a + n) },
@@ -758,7 +774,12 @@ fn finish(
     mut f: Finish<'_>,
 ) -> Result<Vec<Written>, ExportError> {
     let names = f.names;
-    if written.is_empty() && f.prepared.kind != CopyKind::Increment {
+    let shared = f.manifest.get("shard").cloned();
+    // of a table shared by shards, the owner of its first range writes the empty part
+    let sole = shared
+        .as_ref()
+        .is_none_or(|s| s["first"].as_bool() == Some(true));
+    if written.is_empty() && f.prepared.kind != CopyKind::Increment && sole {
         // an empty table still gets one (empty) part: readers see its columns
         let empty = table.commit(Commit {
             names,
@@ -834,6 +855,10 @@ fn manifest(
     m["finished_at"] = now.into();
     m["parts"] = all_parts.into();
     m["runs"] = runs.into();
+    if let Some(sh) = m.get("shard").cloned() {
+        m["shard_rows"] = total.into();
+        m["shard"] = sh;
+    }
     if let Some(r) = &p.record {
         m["incremental"] = r.clone();
     }

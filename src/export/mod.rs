@@ -9,6 +9,7 @@ pub mod incremental;
 mod job;
 pub mod report;
 pub mod select;
+pub mod shard;
 pub mod units;
 
 use std::sync::Arc;
@@ -209,6 +210,8 @@ pub struct ExportOptions {
     pub resumes: Option<String>,
     /// The arguments as given, the source redacted (recorded for `--resume`).
     pub argv: Vec<String>,
+    /// This process's share of a sharded export.
+    pub shard: Option<shard::Shard>,
 }
 
 /// Rows per decoded batch, and its wire-byte bound.
@@ -222,6 +225,11 @@ const BATCH: BatchLimits = BatchLimits {
 pub fn run(cfg: &LoadConfig, opts: &ExportOptions) -> Result<Summary, ExportError> {
     let mut plan = Plan::new(cfg)?;
     copy_settings(&mut plan.table)?;
+    if opts.shard.is_some() && opts.snapshot == SnapshotMode::PerTable {
+        return Err(ExportError::Incremental(
+            "--shard needs --snapshot one: a shard cuts tables at the size its snapshot saw".into(),
+        ));
+    }
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .worker_threads(std::thread::available_parallelism().map_or(2, |n| n.get()))
@@ -237,7 +245,8 @@ pub fn run(cfg: &LoadConfig, opts: &ExportOptions) -> Result<Summary, ExportErro
         },
         opts.types,
     );
-    let (snapshot, tables) = rt.block_on(discover(&db, opts))?;
+    let files = matches!(plan.table, TableSettings::Files);
+    let (snapshot, tables) = rt.block_on(discover(&db, opts, files))?;
     let layout = Layout::new(plan.layout.clone(), plan.encoder.extension());
     if opts.dry_run {
         report::print_plan(&tables, opts, &plan, &layout);
@@ -286,6 +295,8 @@ pub fn run(cfg: &LoadConfig, opts: &ExportOptions) -> Result<Summary, ExportErro
         layout,
         bars: opts.live.then(indicatif::MultiProgress::new),
         log: log.clone(),
+        shard: opts.shard.clone(),
+        resumed: opts.resumes.is_some(),
     });
     // the last handle on the store (and its runtime) must go outside async code
     let reports = rt.block_on(job::run_all(
@@ -378,6 +389,7 @@ fn copy_settings(table: &mut TableSettings) -> Result<(), ExportError> {
 async fn discover<D: Database>(
     db: &D,
     opts: &ExportOptions,
+    files: bool,
 ) -> Result<(D::Snapshot, Vec<TableJob>), ExportError> {
     let snapshot = db.snapshot().await.map_err(ExportError::source)?;
     let all = db.relations(&snapshot).await.map_err(ExportError::source)?;
@@ -405,9 +417,43 @@ async fn discover<D: Database>(
             Some(spec) => Some(plan_increment(db, &snapshot, &rel, spec, opts).await?),
             None => None,
         };
+        if let Some(sh) = &opts.shard
+            && !shard_takes(sh, &rel, increment.is_some(), opts.split_pages, files)
+        {
+            tracing::debug!(table = %rel.qualified(), "another shard exports this table");
+            continue;
+        }
         jobs.push(TableJob { rel, increment });
     }
+    if let Some(sh) = &opts.shard {
+        tracing::info!(
+            shard = %format!("{}/{}", sh.k, sh.n),
+            export_id = %sh.id,
+            "shard {}/{} of export {}: {} tables with work here",
+            sh.k,
+            sh.n,
+            sh.id,
+            jobs.len()
+        );
+    }
     Ok((snapshot, jobs))
+}
+
+/// Whether a shard has work on a table: an incremental table's owner; for
+/// a full copy, the shards with ranges of it and the owner of its first
+/// range (who commits it even when empty) — and, with plain files, every
+/// shard (each records its share, the last one completes the table).
+fn shard_takes(
+    sh: &shard::Shard,
+    rel: &Relation,
+    incremental: bool,
+    split: u64,
+    files: bool,
+) -> bool {
+    match incremental {
+        true => sh.owns_whole(rel),
+        false => files || sh.first(rel) || !sh.units(rel, split, None).is_empty(),
+    }
 }
 
 /// An incremental table's run: its column checked, its upper bound read

@@ -415,14 +415,14 @@ impl Store {
         Ok(removed)
     }
 
-    /// Deletes an object.
+    /// Deletes an object; one already gone is deleted too (as S3 has it:
+    /// concurrent shards may clean up the same file).
     pub async fn delete(&self, rel: &str) -> Result<(), StorageError> {
         let path = Self::path(rel)?;
-        let r = self
-            .inner
-            .delete(&path)
-            .await
-            .map_err(|e| self.object_err("delete", rel, e));
+        let r = match self.inner.delete(&path).await {
+            Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
+            Err(e) => Err(self.object_err("delete", rel, e)),
+        };
         self.with_region(r).await
     }
 

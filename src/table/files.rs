@@ -136,6 +136,106 @@ impl FileTables {
     }
 }
 
+/// Records of the shards of one export, below a table's folder.
+const SHARDS: &str = "_shards";
+
+impl FileTables {
+    /// A shard's share of a table is durable: its record goes under
+    /// `_shards/{export id}/`; the shard that finds all N records there lists
+    /// every shard's parts in the manifest, removes what earlier exports
+    /// left, and writes `_SUCCESS`. (Two shards finishing at once both do,
+    /// to the same effect.)
+    fn complete_shard(
+        &mut self,
+        names: &TableNames,
+        manifest: &Value,
+        shard: &Value,
+    ) -> Result<(), TableError> {
+        let dir = self.layout.table_dir(names);
+        let storage = |source| TableError::Storage {
+            stream: names.stream.clone(),
+            source,
+        };
+        let (id, k, n) = (
+            shard["id"].as_str().unwrap_or_default(),
+            shard["k"].as_u64().unwrap_or_default(),
+            shard["n"].as_u64().unwrap_or_default(),
+        );
+        let records = format!("{dir}/{SHARDS}/{id}/");
+        let record = format!("{records}{k}.json");
+        let before = self
+            .store
+            .block_on(self.store.list(&records))
+            .map_err(storage)?;
+        if before.contains(&record) && shard["resumed"].as_bool() != Some(true) {
+            return Err(storage(StorageError::Destination {
+                dest: self.store.full(&dir),
+                msg: format!(
+                    "shard {k}/{n} of export {id} already wrote its share of this table; \
+                     give each export its own --export-id (or --resume the run that stopped)"
+                ),
+            }));
+        }
+        let body = serde_json::to_vec_pretty(manifest).unwrap_or_default();
+        self.store
+            .block_on(self.store.put(&record, Bytes::from(body)))
+            .map_err(storage)?;
+        let existing = self
+            .store
+            .block_on(self.store.list(&dir))
+            .map_err(storage)?;
+        let mine: Vec<&String> = existing
+            .iter()
+            .filter(|p| p.starts_with(&records) && p.ends_with(".json"))
+            .collect();
+        if (mine.len() as u64) < n {
+            tracing::info!(stream = %names.stream, "shard {k}/{n} of export {id} wrote its share of the table; the last shard to finish completes it");
+            return Ok(());
+        }
+        let mut parts = Vec::new();
+        let mut rows = 0u64;
+        for p in &mine {
+            let rec: Value = self
+                .store
+                .block_on(self.store.get(p))
+                .ok()
+                .and_then(|b| serde_json::from_slice(&b).ok())
+                .unwrap_or_default();
+            rows += rec["shard_rows"].as_u64().unwrap_or(0);
+            parts.extend(rec["parts"].as_array().cloned().unwrap_or_default());
+        }
+        let keep: std::collections::HashSet<&str> =
+            parts.iter().filter_map(|p| p["path"].as_str()).collect();
+        for p in &existing {
+            let file = p.rsplit('/').next().unwrap_or_default();
+            let ours = part_number(file).is_some() || file == MANIFEST || file == SUCCESS;
+            let old_record = p.contains(&format!("/{SHARDS}/")) && !p.starts_with(&records);
+            if (ours && !keep.contains(p.as_str())) || old_record {
+                self.store.block_on(self.store.delete(p)).map_err(storage)?;
+            }
+        }
+        let mut combined = manifest.clone();
+        combined["rows"] = rows.into();
+        combined["parts"] = parts.into();
+        combined["shard"] = serde_json::json!({"id": id, "n": n, "completed_by": k});
+        if let Some(m) = combined.as_object_mut() {
+            m.remove("shard_rows");
+            m.remove("runs");
+        }
+        let body = serde_json::to_vec_pretty(&combined).unwrap_or_default();
+        self.store
+            .block_on(
+                self.store
+                    .put(&format!("{dir}/{MANIFEST}"), Bytes::from(body)),
+            )
+            .map_err(storage)?;
+        tracing::info!(stream = %names.stream, rows, "shard {k}/{n} completed the table: every shard of export {id} is done");
+        self.store
+            .block_on(self.store.put(&format!("{dir}/{SUCCESS}"), Bytes::new()))
+            .map_err(storage)
+    }
+}
+
 impl Table for FileTables {
     fn traits(&self) -> Traits {
         TRAITS
@@ -283,6 +383,9 @@ impl Table for FileTables {
         written: &[Written],
         manifest: &Value,
     ) -> Result<(), TableError> {
+        if let Some(shard) = manifest.get("shard") {
+            return self.complete_shard(names, manifest, shard);
+        }
         let dir = self.layout.table_dir(names);
         let storage = |source| TableError::Storage {
             stream: names.stream.clone(),
@@ -300,7 +403,10 @@ impl Table for FileTables {
             .map_err(storage)?;
         for p in existing {
             let file = p.rsplit('/').next().unwrap_or_default();
-            let ours = part_number(file).is_some() || file == MANIFEST || file == SUCCESS;
+            let ours = part_number(file).is_some()
+                || file == MANIFEST
+                || file == SUCCESS
+                || p.contains(&format!("/{SHARDS}/"));
             if ours && !keep.contains(p.as_str()) {
                 tracing::debug!(stream = %names.stream, path = %p, "removing a file of an earlier copy");
                 self.store

@@ -489,6 +489,49 @@ mod tests {
     use super::*;
 
     #[test]
+    fn incremental_reads_are_bounded_by_the_watermarks() {
+        use crate::source::{LowBound, RowFilter, WatermarkKind};
+        let f = |low: Option<LowBound>, high: Option<&str>, nulls| RowFilter {
+            column: "up d".into(),
+            kind: WatermarkKind::TimestampTz,
+            low,
+            high: high.map(String::from),
+            nulls,
+        };
+        let w = LowBound {
+            value: "2026-01-01 00:00:00+00".into(),
+            inclusive: false,
+            lag: 60,
+        };
+        assert_eq!(
+            watermark_filter(&f(Some(w.clone()), Some("2026-02-01 00:00:00+00"), false)),
+            [
+                "\"up d\" > ('2026-01-01 00:00:00+00'::timestamptz - interval '60 seconds')",
+                "\"up d\" <= '2026-02-01 00:00:00+00'::timestamptz"
+            ]
+        );
+        // the first run takes the rows without a value too; no value yet and a watermark: none
+        assert_eq!(
+            watermark_filter(&f(None, Some("x'y"), true)),
+            ["(\"up d\" <= 'x''y'::timestamptz OR \"up d\" IS NULL)"]
+        );
+        assert_eq!(
+            watermark_filter(&f(Some(w), None, false)).last().unwrap(),
+            "false"
+        );
+        let start = LowBound {
+            value: "5".into(),
+            inclusive: true,
+            lag: 0,
+        };
+        let int = RowFilter {
+            kind: WatermarkKind::Integer,
+            ..f(Some(start), Some("9"), false)
+        };
+        assert_eq!(watermark_filter(&int)[0], "\"up d\" >= '5'::int8");
+    }
+
+    #[test]
     fn copy_queries_quote_names_cast_and_bound_ranges() {
         let cols = vec![
             SourceColumn {

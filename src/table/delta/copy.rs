@@ -175,6 +175,16 @@ impl DeltaTables {
             .chain(watermark.clone().map(|w| ("inlet.state", w))),
         );
         let (store, settings) = (&self.store, &self.settings);
+        if let Some(id) = manifest["shard"]["id"].as_str() {
+            let shard = Shard {
+                id,
+                k: manifest["shard"]["k"].as_u64().unwrap_or_default(),
+                resumed: manifest["shard"]["resumed"].as_bool() == Some(true),
+            };
+            return store.block_on(shard_commit(
+                store, &url, &schema, adds, props, settings, shard,
+            ));
+        }
         store.block_on(async {
             let table = open::open_table(store, &url).await?;
             let exists = table.version().is_some();
@@ -200,6 +210,97 @@ impl DeltaTables {
             })
         })
     }
+}
+
+/// Which shard of which export commits.
+struct Shard<'a> {
+    id: &'a str,
+    k: u64,
+    resumed: bool,
+}
+
+/// A shard's share of a copy: the first shard of export `id` to commit
+/// replaces the table, the others add to it. A shard that lost the race to
+/// replace sees its sibling's commit on the retry, and adds.
+async fn shard_commit(
+    store: &crate::storage::Store,
+    url: &str,
+    schema: &SchemaRef,
+    adds: Vec<Action>,
+    props: deltalake::kernel::transaction::CommitProperties,
+    settings: &super::DeltaSettings,
+    shard: Shard<'_>,
+) -> Result<(), DeltaError> {
+    let Shard { id, k, resumed } = shard;
+    let fail = |cause| DeltaError::Table {
+        url: url.to_string(),
+        context: Some(format!("committing a shard of export {id}")),
+        cause,
+    };
+    let mut attempt = 0;
+    loop {
+        let table = open::open_table(store, url).await?;
+        let exists = table.version().is_some();
+        let done = match exists {
+            true => shards_committed(&table, id).await?,
+            false => Vec::new(),
+        };
+        if done.contains(&k) {
+            if resumed {
+                tracing::info!(table = %url, "shard {k} of export {id} committed this table before it stopped");
+                return Ok(());
+            }
+            return Err(fail(Cause::Refused(format!(
+                "shard {k} of export {id} already committed this table; give each export its own \
+                 --export-id (or --resume the run that stopped)"
+            ))));
+        }
+        let sibling = !done.is_empty();
+        let result = match sibling {
+            true => append(&table, schema, adds.clone(), props.clone(), settings).await,
+            false => {
+                replace(
+                    &table,
+                    schema,
+                    adds.clone(),
+                    props.clone(),
+                    settings,
+                    exists,
+                )
+                .await
+            }
+        };
+        match result {
+            Ok(()) => return Ok(()),
+            Err(c) if (c.is_conflict() || !exists) && attempt < 10 => {
+                attempt += 1;
+                tracing::debug!(table = %url, attempt, "another shard committed first: {c}");
+            }
+            Err(c) => return Err(fail(c)),
+        }
+    }
+}
+
+/// The shards of export `id` that committed to the table since the last
+/// export before it.
+async fn shards_committed(table: &DeltaTable, id: &str) -> Result<Vec<u64>, DeltaError> {
+    use futures::TryStreamExt;
+    let mut done = Vec::new();
+    let mut commits = table.history(None);
+    while let Some(c) = commits.try_next().await.map_err(|e| DeltaError::Table {
+        url: table.table_url().to_string(),
+        context: Some("reading the history".into()),
+        cause: e.into(),
+    })? {
+        let Some(copy) = c.info.get("inlet.copy") else {
+            continue;
+        };
+        if copy["shard"]["id"].as_str() != Some(id) {
+            break;
+        }
+        done.extend(copy["shard"]["k"].as_u64());
+    }
+    Ok(done)
 }
 
 /// The `inlet.state` of the table's newest commit.
