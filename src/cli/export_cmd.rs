@@ -150,10 +150,11 @@ pub struct ExportArgs {
     /// types: Spark 4.0, Hive.
     #[arg(long)]
     portable_types: bool,
-    /// The run log (SQLite) that records every run, table and part file; `none` for no log.
+    /// The run log that records every run, table, part file and watermark: a SQLite file, or
+    /// postgresql://… for one a team shares; `none` for no log.
     /// Default: $XDG_DATA_HOME/inlet/runs.sqlite, else ~/.local/share/inlet/runs.sqlite.
-    #[arg(long, value_name = "FILE", env = "INLET_RUN_LOG")]
-    run_log: Option<PathBuf>,
+    #[arg(long, value_name = "FILE|URL", env = "INLET_RUN_LOG")]
+    run_log: Option<String>,
     /// Export only what changed since the last run: schema.table:column[:lag=N][:start=VALUE]
     /// (column of type timestamp, timestamptz, date or integer; lag in seconds, days or units,
     /// or 15m / 2h / 1d); repeat per table. LakeXpress's schema.table:column:type[@start][!append|upsert]
@@ -349,11 +350,11 @@ impl ExportArgs {
         }
     }
 
-    fn run_log_path(&self, env: &[(String, String)]) -> Option<PathBuf> {
-        match &self.run_log {
-            Some(p) if p.as_os_str() == "none" => None,
-            Some(p) => Some(p.clone()),
-            None => crate::runlog::RunLog::default_path(env),
+    fn run_log_path(&self, env: &[(String, String)]) -> Option<String> {
+        match self.run_log.as_deref() {
+            Some("none") => None,
+            Some(p) => Some(p.to_string()),
+            None => crate::runlog::RunLog::default_path(env).map(|p| p.display().to_string()),
         }
     }
 }
@@ -416,15 +417,14 @@ fn resume_args(
     let path = a
         .run_log_path(env)
         .ok_or("--resume needs the run log, and --run-log is none (or HOME is not set)")?;
-    if !path.exists() {
+    if !crate::runlog::RunLog::exists(&path) {
         // the run was stopped before it logged anything (or the log is elsewhere)
         tracing::warn!(
-            "no run log at {}, so no run to resume (if the run used another --run-log, pass it)",
-            path.display()
+            "no run log at {path}, so no run to resume (if the run used another --run-log, pass it)"
         );
         return Ok(None);
     }
-    let log = crate::runlog::RunLog::open(&path).map_err(|e| e.to_string())?;
+    let log = crate::runlog::RunLog::open(&path, env).map_err(|e| e.to_string())?;
     let found = log.resumable(which.as_deref()).map_err(|e| e.to_string())?;
     let run = match (found, &which) {
         (Some(r), _) if r.status != "succeeded" => r,

@@ -193,7 +193,8 @@ pub fn main_with(mut args: Vec<std::ffi::OsString>) -> ExitCode {
     }
 }
 
-fn env_pairs() -> Vec<(String, String)> {
+/// The process environment, as config layers read it.
+pub(crate) fn env_pairs() -> Vec<(String, String)> {
     std::env::vars().collect()
 }
 

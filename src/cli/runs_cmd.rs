@@ -1,6 +1,5 @@
 //! `inlet runs`: what the run log says of earlier exports.
 
-use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Args, Subcommand, ValueEnum};
@@ -11,9 +10,10 @@ use crate::runlog::{RunDetail, RunLog, RunRow};
 /// Arguments of `inlet runs`.
 #[derive(Args, Debug)]
 pub struct RunsArgs {
-    /// The run log (default: $XDG_DATA_HOME/inlet/runs.sqlite, else ~/.local/share/inlet/runs.sqlite).
-    #[arg(long, value_name = "FILE", env = "INLET_RUN_LOG", global = true)]
-    run_log: Option<PathBuf>,
+    /// The run log: a file or a postgresql:// URL (default: $XDG_DATA_HOME/inlet/runs.sqlite,
+    /// else ~/.local/share/inlet/runs.sqlite).
+    #[arg(long, value_name = "FILE|URL", env = "INLET_RUN_LOG", global = true)]
+    run_log: Option<String>,
     /// Output: a table (text) or JSON.
     #[arg(long, value_enum, default_value = "text", global = true)]
     format: OutputFormat,
@@ -41,20 +41,20 @@ enum OutputFormat {
 
 /// Runs `inlet runs`.
 pub fn runs(a: RunsArgs) -> ExitCode {
+    let env = super::env_pairs();
     let path = a
         .run_log
         .clone()
-        .or_else(|| RunLog::default_path(&super::env_pairs()));
+        .or_else(|| RunLog::default_path(&env).map(|p| p.display().to_string()));
     let Some(path) = path else {
         return die("no run log: set --run-log FILE (HOME is not set)");
     };
-    if !path.exists() {
+    if !RunLog::exists(&path) {
         return die(format!(
-            "no run log at {}: no export has run with it yet (inlet export writes it; --run-log FILE names another)",
-            path.display()
+            "no run log at {path}: no export has run with it yet (inlet export writes it; --run-log FILE names another)"
         ));
     }
-    let log = match RunLog::open(&path) {
+    let log = match RunLog::open(&path, &env) {
         Ok(l) => l,
         Err(e) => return die(e),
     };

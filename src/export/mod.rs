@@ -193,8 +193,8 @@ pub struct ExportOptions {
     pub fail_fast: bool,
     /// A live display of the tables in progress (on a terminal).
     pub live: bool,
-    /// The run log file (None: no run log).
-    pub run_log: Option<std::path::PathBuf>,
+    /// The run log: a file, or a `postgresql://` URL (None: no run log).
+    pub run_log: Option<String>,
     /// Incremental tables.
     pub incremental: Vec<incremental::Spec>,
     /// Merge keys of tables without a primary key.
@@ -264,7 +264,7 @@ pub fn run(cfg: &LoadConfig, opts: &ExportOptions) -> Result<Summary, ExportErro
     );
     let log = match &opts.run_log {
         Some(path) => {
-            let log = Arc::new(RunLog::open(path)?);
+            let log = Arc::new(RunLog::open(path, &crate::cli::env_pairs())?);
             let id = log.start(&RunStart {
                 source: &db.to_string(),
                 destination: store.display(),

@@ -1,6 +1,8 @@
 //! The run log of `inlet export`: every run, each of its tables (rows,
 //! files, bytes, seconds, error) and each part file, in an embedded SQLite
-//! file. A table is recorded the moment it is done, so a run that was killed
+//! file, or in a PostgreSQL database a team shares (`--run-log
+//! postgresql://…`: the same tables, created on first use in the
+//! connection's schema). A table is recorded the moment it is done, so a run that was killed
 //! shows what it finished. No secret is stored: the source is recorded as
 //! its redacted form (`postgresql://user@host:port/db`).
 //!
@@ -24,11 +26,14 @@
 //! the watermark it recorded. The destination holds the watermark itself
 //! (the Delta commit, the manifest); this is its history.
 
-use std::path::{Path, PathBuf};
+mod db;
+
+use std::path::PathBuf;
 use std::sync::Mutex;
 
-use rusqlite::{Connection, OptionalExtension, params};
 use serde::Serialize;
+
+use db::{Db, DbError, Value};
 
 /// This machine's name (telling a killed run from one still running).
 pub fn host() -> String {
@@ -40,24 +45,25 @@ pub fn host() -> String {
 /// The schema this build writes.
 const SCHEMA_VERSION: i64 = 2;
 
-const SCHEMA: &str = "
-CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS runs (
+/// The schema, in the SQL SQLite and PostgreSQL share.
+const SCHEMA: [&str; 6] = [
+    "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS runs (
   run_id TEXT PRIMARY KEY, started_at TEXT NOT NULL, finished_at TEXT, status TEXT NOT NULL,
   source TEXT NOT NULL, destination TEXT NOT NULL, format TEXT NOT NULL, settings TEXT NOT NULL,
-  tables INTEGER, rows INTEGER, bytes INTEGER, error TEXT, resumes TEXT);
-CREATE TABLE IF NOT EXISTS run_tables (
+  tables BIGINT, rows BIGINT, bytes BIGINT, error TEXT, resumes TEXT)",
+    "CREATE TABLE IF NOT EXISTS run_tables (
   run_id TEXT NOT NULL REFERENCES runs(run_id), table_name TEXT NOT NULL, status TEXT NOT NULL,
-  rows INTEGER NOT NULL, files INTEGER NOT NULL, bytes INTEGER NOT NULL, seconds REAL NOT NULL,
-  error TEXT, PRIMARY KEY (run_id, table_name));
-CREATE TABLE IF NOT EXISTS run_files (
-  run_id TEXT NOT NULL, table_name TEXT NOT NULL, path TEXT NOT NULL, rows INTEGER NOT NULL,
-  bytes INTEGER NOT NULL);
-CREATE TABLE IF NOT EXISTS run_watermarks (
+  rows BIGINT NOT NULL, files BIGINT NOT NULL, bytes BIGINT NOT NULL,
+  seconds DOUBLE PRECISION NOT NULL, error TEXT, PRIMARY KEY (run_id, table_name))",
+    "CREATE TABLE IF NOT EXISTS run_files (
+  run_id TEXT NOT NULL, table_name TEXT NOT NULL, path TEXT NOT NULL, rows BIGINT NOT NULL,
+  bytes BIGINT NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS run_watermarks (
   run_id TEXT NOT NULL, table_name TEXT NOT NULL, column_name TEXT NOT NULL, kind TEXT NOT NULL,
-  low TEXT, lag INTEGER NOT NULL, high TEXT, PRIMARY KEY (run_id, table_name));
-CREATE INDEX IF NOT EXISTS runs_started ON runs(started_at);
-";
+  low TEXT, lag BIGINT NOT NULL, high TEXT, PRIMARY KEY (run_id, table_name))",
+    "CREATE INDEX IF NOT EXISTS runs_started ON runs(started_at)",
+];
 
 /// Why the run log cannot be used.
 #[derive(Debug, thiserror::Error)]
@@ -71,15 +77,18 @@ pub enum RunLogError {
         #[source]
         source: std::io::Error,
     },
-    /// SQLite refused.
+    /// The database refused.
     #[error("run log {path}: {source}")]
     Sql {
-        /// The file.
+        /// The file or URL (without password).
         path: String,
         /// Why.
         #[source]
-        source: rusqlite::Error,
+        source: DbError,
     },
+    /// A `postgresql://` run log's URL is wrong.
+    #[error("run log {0}: {1}")]
+    Url(String, String),
     /// Written by a newer inlet.
     #[error(
         "run log {path} has schema version {found}, newer than this inlet's {SCHEMA_VERSION}; upgrade inlet or pass another --run-log"
@@ -215,7 +224,7 @@ pub struct RunDetail {
 
 /// An open run log.
 pub struct RunLog {
-    conn: Mutex<Connection>,
+    db: Db,
     path: String,
 }
 
@@ -223,6 +232,24 @@ impl std::fmt::Debug for RunLog {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "RunLog({})", self.path)
     }
+}
+
+type Row = Vec<Value>;
+
+fn text(r: &Row, i: usize) -> String {
+    opt_text(r, i).unwrap_or_default()
+}
+
+fn opt_text(r: &Row, i: usize) -> Option<String> {
+    r.get(i).and_then(Value::text)
+}
+
+fn num(r: &Row, i: usize) -> u64 {
+    opt_num(r, i).unwrap_or(0)
+}
+
+fn opt_num(r: &Row, i: usize) -> Option<u64> {
+    r.get(i).and_then(Value::int)
 }
 
 impl RunLog {
@@ -239,76 +266,121 @@ impl RunLog {
             .map(|d| d.join("inlet").join("runs.sqlite"))
     }
 
-    /// Opens (creating the file, its folder and the schema when missing).
-    pub fn open(path: &Path) -> Result<RunLog, RunLogError> {
-        let shown = path.display().to_string();
+    /// Whether `target` names a PostgreSQL run log.
+    pub fn is_url(target: &str) -> bool {
+        target.starts_with("postgresql://") || target.starts_with("postgres://")
+    }
+
+    /// Whether `target` exists (a URL is asked when opened).
+    pub fn exists(target: &str) -> bool {
+        Self::is_url(target) || std::path::Path::new(target).exists()
+    }
+
+    /// Opens a file (creating it, its folder and the schema when missing),
+    /// or a `postgresql://` database (creating the tables in the
+    /// connection's schema); `env` gives PGPASSWORD and ~/.pgpass.
+    pub fn open(target: &str, env: &[(String, String)]) -> Result<RunLog, RunLogError> {
+        let (db, shown) = match Self::is_url(target) {
+            true => Self::open_postgres(target, env)?,
+            false => Self::open_file(target)?,
+        };
+        let log = RunLog { db, path: shown };
+        log.migrate()?;
+        Ok(log)
+    }
+
+    fn open_postgres(target: &str, env: &[(String, String)]) -> Result<(Db, String), RunLogError> {
+        use crate::source::postgres::connect::redact_url;
+        let shown = redact_url(target);
+        let var = |k: &str| {
+            env.iter()
+                .find(|(n, _)| n == k)
+                .map(|(_, v)| PathBuf::from(v))
+        };
+        let pgpass = var("PGPASSFILE").or_else(|| var("HOME").map(|h| h.join(".pgpass")));
+        let source = crate::source::postgres::Source::parse(target, env, pgpass.as_deref())
+            .map_err(|e| RunLogError::Url(shown.clone(), e.to_string()))?;
+        let db = Db::postgres(source).map_err(|source| RunLogError::Sql {
+            path: shown.clone(),
+            source,
+        })?;
+        Ok((db, shown))
+    }
+
+    fn open_file(target: &str) -> Result<(Db, String), RunLogError> {
+        let path = std::path::Path::new(target);
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir).map_err(|source| RunLogError::Folder {
-                path: shown.clone(),
+                path: target.to_string(),
                 source,
             })?;
         }
-        let sql = |source| RunLogError::Sql {
-            path: shown.clone(),
-            source,
+        let sql = |e: rusqlite::Error| RunLogError::Sql {
+            path: target.to_string(),
+            source: e.into(),
         };
-        let conn = Connection::open(path).map_err(sql)?;
+        let conn = rusqlite::Connection::open(path).map_err(sql)?;
         // several exports may share one log: wait for each other's writes
         conn.busy_timeout(std::time::Duration::from_secs(30))
             .map_err(sql)?;
-        conn.execute_batch(SCHEMA).map_err(sql)?;
-        let found: Option<String> = conn
-            .query_row(
-                "SELECT value FROM meta WHERE key = 'schema_version'",
-                [],
-                |r| r.get(0),
-            )
-            .optional()
-            .map_err(sql)?;
-        match found.and_then(|v| v.parse::<i64>().ok()) {
-            Some(v) if v > SCHEMA_VERSION => {
-                return Err(RunLogError::Newer {
-                    path: shown,
-                    found: v,
-                });
-            }
-            Some(v) if v < SCHEMA_VERSION => {
-                // version 1 → 2: runs.resumes (run_watermarks came with the schema above)
-                conn.execute_batch(&format!(
-                    "BEGIN; ALTER TABLE runs ADD COLUMN resumes TEXT; \
-                     UPDATE meta SET value = '{SCHEMA_VERSION}' WHERE key = 'schema_version'; COMMIT;"
-                ))
-                .map_err(sql)?;
-            }
-            Some(_) => {}
-            None => {
-                conn.execute(
-                    "INSERT OR REPLACE INTO meta (key, value) VALUES ('schema_version', ?1)",
-                    params![SCHEMA_VERSION.to_string()],
-                )
-                .map_err(sql)?;
-            }
-        }
-        Ok(RunLog {
-            conn: Mutex::new(conn),
-            path: shown,
-        })
+        Ok((Db::Sqlite(Mutex::new(conn)), target.to_string()))
     }
 
-    /// The file.
-    pub fn path(&self) -> &str {
-        &self.path
-    }
-
-    fn with<T>(
-        &self,
-        f: impl FnOnce(&Connection) -> rusqlite::Result<T>,
-    ) -> Result<T, RunLogError> {
-        let conn = self.conn.lock().unwrap_or_else(|p| p.into_inner());
-        f(&conn).map_err(|source| RunLogError::Sql {
+    fn run(&self, statements: Vec<(&str, Vec<Value>)>) -> Result<Vec<Row>, RunLogError> {
+        let owned = statements
+            .into_iter()
+            .map(|(s, p)| (s.to_string(), p))
+            .collect();
+        self.db.run(owned).map_err(|source| RunLogError::Sql {
             path: self.path.clone(),
             source,
         })
+    }
+
+    fn query(&self, sql: &str, params: Vec<Value>) -> Result<Vec<Row>, RunLogError> {
+        self.run(vec![(sql, params)])
+    }
+
+    /// Creates the schema, or brings an older one up to this version.
+    fn migrate(&self) -> Result<(), RunLogError> {
+        self.run(SCHEMA.iter().map(|s| (*s, Vec::new())).collect())?;
+        let found = self.query(
+            "SELECT value FROM meta WHERE key = 'schema_version'",
+            vec![],
+        )?;
+        let version = SCHEMA_VERSION.to_string();
+        match found
+            .first()
+            .map(|r| text(r, 0).parse::<i64>().unwrap_or(0))
+        {
+            Some(v) if v > SCHEMA_VERSION => Err(RunLogError::Newer {
+                path: self.path.clone(),
+                found: v,
+            }),
+            // version 1 → 2: runs.resumes (run_watermarks came with the schema above)
+            Some(v) if v < SCHEMA_VERSION => self
+                .run(vec![
+                    ("ALTER TABLE runs ADD COLUMN resumes TEXT", vec![]),
+                    (
+                        "UPDATE meta SET value = $1 WHERE key = 'schema_version'",
+                        vec![(&version).into()],
+                    ),
+                ])
+                .map(|_| ()),
+            Some(_) => Ok(()),
+            None => self
+                .query(
+                    "INSERT INTO meta (key, value) VALUES ('schema_version', $1)
+                     ON CONFLICT (key) DO NOTHING",
+                    vec![(&version).into()],
+                )
+                .map(|_| ()),
+        }
+    }
+
+    /// The file, or the URL without password.
+    pub fn path(&self) -> &str {
+        &self.path
     }
 
     /// Records a run that starts now; returns its id.
@@ -319,53 +391,73 @@ impl RunLog {
             now.format("%Y%m%dT%H%M%SZ"),
             &uuid::Uuid::new_v4().simple().to_string()[..6]
         );
-        self.with(|c| {
-            c.execute(
-                "INSERT INTO runs (run_id, started_at, status, source, destination, format, settings, resumes)
-                 VALUES (?1, ?2, 'running', ?3, ?4, ?5, ?6, ?7)",
-                params![
-                    id,
-                    now.to_rfc3339(),
-                    run.source,
-                    run.destination,
-                    run.format,
-                    run.settings.to_string(),
-                    run.resumes
-                ],
-            )
-        })?;
+        self.query(
+            "INSERT INTO runs (run_id, started_at, status, source, destination, format, settings, resumes)
+             VALUES ($1, $2, 'running', $3, $4, $5, $6, $7)",
+            vec![
+                (&id).into(),
+                (&now.to_rfc3339()).into(),
+                run.source.into(),
+                run.destination.into(),
+                run.format.into(),
+                (&run.settings.to_string()).into(),
+                run.resumes.into(),
+            ],
+        )?;
         Ok(id)
     }
 
-    /// Records a finished table and its part files, in one transaction.
+    /// Records a finished table, its part files and its watermark, in one
+    /// transaction.
     pub fn table(&self, run_id: &str, t: &TableRow, files: &[FileRow]) -> Result<(), RunLogError> {
-        self.with(|c| {
-            let tx = c.unchecked_transaction()?;
-            tx.execute(
-                "INSERT OR REPLACE INTO run_tables
-                 (run_id, table_name, status, rows, files, bytes, seconds, error)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-                params![
-                    run_id, t.table, t.status, t.rows, t.files, t.bytes, t.seconds, t.error
+        let mut st: Vec<(&str, Vec<Value>)> = vec![(
+            "INSERT INTO run_tables (run_id, table_name, status, rows, files, bytes, seconds, error)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+             ON CONFLICT (run_id, table_name) DO UPDATE SET status = excluded.status,
+               rows = excluded.rows, files = excluded.files, bytes = excluded.bytes,
+               seconds = excluded.seconds, error = excluded.error",
+            vec![
+                run_id.into(),
+                (&t.table).into(),
+                (&t.status).into(),
+                t.rows.into(),
+                t.files.into(),
+                t.bytes.into(),
+                t.seconds.into(),
+                (&t.error).into(),
+            ],
+        )];
+        for f in files {
+            st.push((
+                "INSERT INTO run_files (run_id, table_name, path, rows, bytes)
+                 VALUES ($1, $2, $3, $4, $5)",
+                vec![
+                    run_id.into(),
+                    (&f.table).into(),
+                    (&f.path).into(),
+                    f.rows.into(),
+                    f.bytes.into(),
                 ],
-            )?;
-            for f in files {
-                tx.execute(
-                    "INSERT INTO run_files (run_id, table_name, path, rows, bytes)
-                     VALUES (?1, ?2, ?3, ?4, ?5)",
-                    params![run_id, f.table, f.path, f.rows, f.bytes],
-                )?;
-            }
-            if let Some(w) = &t.watermark {
-                tx.execute(
-                    "INSERT OR REPLACE INTO run_watermarks
-                     (run_id, table_name, column_name, kind, low, lag, high)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-                    params![run_id, t.table, w.column, w.kind, w.low, w.lag, w.high],
-                )?;
-            }
-            tx.commit()
-        })
+            ));
+        }
+        if let Some(w) = &t.watermark {
+            st.push((
+                "INSERT INTO run_watermarks (run_id, table_name, column_name, kind, low, lag, high)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7)
+                 ON CONFLICT (run_id, table_name) DO UPDATE SET column_name = excluded.column_name,
+                   kind = excluded.kind, low = excluded.low, lag = excluded.lag, high = excluded.high",
+                vec![
+                    run_id.into(),
+                    (&t.table).into(),
+                    (&w.column).into(),
+                    (&w.kind).into(),
+                    (&w.low).into(),
+                    w.lag.into(),
+                    (&w.high).into(),
+                ],
+            ));
+        }
+        self.run(st).map(|_| ())
     }
 
     /// Records the end of a run.
@@ -382,165 +474,149 @@ impl RunLog {
         } else {
             "succeeded"
         };
-        self.with(|c| {
-            c.execute(
-                "UPDATE runs SET finished_at = ?2, status = ?3, tables = ?4, rows = ?5, bytes = ?6,
-                 error = ?7 WHERE run_id = ?1",
-                params![
-                    run_id,
-                    chrono::Utc::now().to_rfc3339(),
-                    status,
-                    tables,
-                    rows,
-                    bytes,
-                    error
-                ],
-            )
-            .map(|_| ())
-        })
+        self.query(
+            // SQLite numbers `$n` by first appearance: they go in order
+            "UPDATE runs SET finished_at = $1, status = $2, tables = $3, rows = $4, bytes = $5,
+             error = $6 WHERE run_id = $7",
+            vec![
+                (&chrono::Utc::now().to_rfc3339()).into(),
+                status.into(),
+                tables.into(),
+                rows.into(),
+                bytes.into(),
+                error.into(),
+                run_id.into(),
+            ],
+        )
+        .map(|_| ())
     }
 
     /// The newest `limit` runs, newest first.
     pub fn runs(&self, limit: usize) -> Result<Vec<RunRow>, RunLogError> {
-        self.with(|c| {
-            let mut q = c.prepare(&format!(
-                "SELECT {RUN_COLUMNS} FROM runs ORDER BY started_at DESC, run_id DESC LIMIT ?1"
-            ))?;
-            q.query_map(params![limit as i64], run_row)?.collect()
-        })
+        let rows = self.query(
+            &format!(
+                "SELECT {RUN_COLUMNS} FROM runs ORDER BY started_at DESC, run_id DESC LIMIT $1"
+            ),
+            vec![(limit as u64).into()],
+        )?;
+        Ok(rows.iter().map(run_row).collect())
     }
 
     /// One run with its tables and files (None: no such run).
     pub fn show(&self, run_id: &str) -> Result<Option<RunDetail>, RunLogError> {
-        self.with(|c| {
-            let Some((run, settings)) = c
-                .query_row(
-                    &format!("SELECT {RUN_COLUMNS}, settings FROM runs WHERE run_id = ?1"),
-                    params![run_id],
-                    |r| Ok((run_row(r)?, r.get::<_, String>(12)?)),
-                )
-                .optional()?
-            else {
-                return Ok(None);
-            };
-            let mut q = c.prepare(
-                "SELECT t.table_name, t.status, t.rows, t.files, t.bytes, t.seconds, t.error,
-                        w.column_name, w.kind, w.low, w.lag, w.high
-                 FROM run_tables t LEFT JOIN run_watermarks w
-                   ON w.run_id = t.run_id AND w.table_name = t.table_name
-                 WHERE t.run_id = ?1 ORDER BY t.table_name",
-            )?;
-            let table_list = q
-                .query_map(params![run_id], |r| {
-                    let column: Option<String> = r.get(7)?;
-                    let watermark = match column {
-                        Some(column) => Some(WatermarkRow {
-                            column,
-                            kind: r.get(8)?,
-                            low: r.get(9)?,
-                            lag: r.get(10)?,
-                            high: r.get(11)?,
-                        }),
-                        None => None,
-                    };
-                    Ok(TableRow {
-                        table: r.get(0)?,
-                        status: r.get(1)?,
-                        rows: r.get(2)?,
-                        files: r.get(3)?,
-                        bytes: r.get(4)?,
-                        seconds: r.get(5)?,
-                        error: r.get(6)?,
-                        watermark,
-                    })
-                })?
-                .collect::<rusqlite::Result<Vec<_>>>()?;
-            let mut q = c.prepare(
-                "SELECT table_name, path, rows, bytes FROM run_files WHERE run_id = ?1
+        let found = self.query(
+            &format!("SELECT {RUN_COLUMNS}, settings FROM runs WHERE run_id = $1"),
+            vec![run_id.into()],
+        )?;
+        let Some(r) = found.first() else {
+            return Ok(None);
+        };
+        let (run, settings) = (run_row(r), text(r, 12));
+        let tables = self.query(
+            "SELECT t.table_name, t.status, t.rows, t.files, t.bytes, t.seconds, t.error,
+                    w.column_name, w.kind, w.low, w.lag, w.high
+             FROM run_tables t LEFT JOIN run_watermarks w
+               ON w.run_id = t.run_id AND w.table_name = t.table_name
+             WHERE t.run_id = $1 ORDER BY t.table_name",
+            vec![run_id.into()],
+        )?;
+        let table_list = tables
+            .iter()
+            .map(|r| TableRow {
+                table: text(r, 0),
+                status: text(r, 1),
+                rows: num(r, 2),
+                files: num(r, 3),
+                bytes: num(r, 4),
+                seconds: r.get(5).map_or(0.0, Value::real),
+                error: opt_text(r, 6),
+                watermark: opt_text(r, 7).map(|column| WatermarkRow {
+                    column,
+                    kind: text(r, 8),
+                    low: opt_text(r, 9),
+                    lag: num(r, 10),
+                    high: opt_text(r, 11),
+                }),
+            })
+            .collect();
+        let files = self
+            .query(
+                "SELECT table_name, path, rows, bytes FROM run_files WHERE run_id = $1
                  ORDER BY table_name, path",
-            )?;
-            let files = q
-                .query_map(params![run_id], |r| {
-                    Ok(FileRow {
-                        table: r.get(0)?,
-                        path: r.get(1)?,
-                        rows: r.get(2)?,
-                        bytes: r.get(3)?,
-                    })
-                })?
-                .collect::<rusqlite::Result<Vec<_>>>()?;
-            Ok(Some(RunDetail {
-                run,
-                settings: serde_json::from_str(&settings).unwrap_or(serde_json::Value::Null),
-                table_list,
-                files,
-            }))
-        })
+                vec![run_id.into()],
+            )?
+            .iter()
+            .map(|r| FileRow {
+                table: text(r, 0),
+                path: text(r, 1),
+                rows: num(r, 2),
+                bytes: num(r, 3),
+            })
+            .collect();
+        Ok(Some(RunDetail {
+            run,
+            settings: serde_json::from_str(&settings).unwrap_or(serde_json::Value::Null),
+            table_list,
+            files,
+        }))
     }
-}
 
-impl RunLog {
     /// The run `--resume` picks up: `run_id`, or the newest run that did
     /// not complete (failed, or killed) and that no later run resumed to
     /// completion. None: nothing to resume.
     pub fn resumable(&self, run_id: Option<&str>) -> Result<Option<Resumable>, RunLogError> {
-        self.with(|c| {
-            let found: Option<(String, String, String)> = match run_id {
-                Some(id) => c
-                    .query_row(
-                        "SELECT run_id, status, settings FROM runs WHERE run_id = ?1",
-                        params![id],
-                        |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
-                    )
-                    .optional()?,
-                None => c
-                    .query_row(
-                        "SELECT run_id, status, settings FROM runs r
-                         WHERE status <> 'succeeded'
-                           AND NOT EXISTS (SELECT 1 FROM runs l WHERE l.resumes = r.run_id
-                                           AND l.status = 'succeeded')
-                         ORDER BY started_at DESC, run_id DESC LIMIT 1",
-                        [],
-                        |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
-                    )
-                    .optional()?,
-            };
-            let Some((run_id, status, settings)) = found else {
-                return Ok(None);
-            };
-            let mut q = c.prepare(
-                "SELECT table_name FROM run_tables WHERE run_id = ?1 AND status = 'succeeded'",
-            )?;
-            let finished = q
-                .query_map(params![run_id], |r| r.get(0))?
-                .collect::<rusqlite::Result<Vec<String>>>()?;
-            Ok(Some(Resumable {
-                run_id,
-                status,
-                settings: serde_json::from_str(&settings).unwrap_or(serde_json::Value::Null),
-                finished,
-            }))
-        })
+        let found = match run_id {
+            Some(id) => self.query(
+                "SELECT run_id, status, settings FROM runs WHERE run_id = $1",
+                vec![id.into()],
+            )?,
+            None => self.query(
+                "SELECT run_id, status, settings FROM runs r
+                 WHERE status <> 'succeeded'
+                   AND NOT EXISTS (SELECT 1 FROM runs l WHERE l.resumes = r.run_id
+                                   AND l.status = 'succeeded')
+                 ORDER BY started_at DESC, run_id DESC LIMIT 1",
+                vec![],
+            )?,
+        };
+        let Some(r) = found.first() else {
+            return Ok(None);
+        };
+        let run_id = text(r, 0);
+        let finished = self
+            .query(
+                "SELECT table_name FROM run_tables WHERE run_id = $1 AND status = 'succeeded'",
+                vec![(&run_id).into()],
+            )?
+            .iter()
+            .map(|r| text(r, 0))
+            .collect();
+        Ok(Some(Resumable {
+            status: text(r, 1),
+            settings: serde_json::from_str(&text(r, 2)).unwrap_or(serde_json::Value::Null),
+            run_id,
+            finished,
+        }))
     }
 }
 
 const RUN_COLUMNS: &str = "run_id, started_at, finished_at, status, source, destination, format, tables, rows, bytes, error, resumes";
 
-fn run_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<RunRow> {
-    Ok(RunRow {
-        run_id: r.get(0)?,
-        started_at: r.get(1)?,
-        finished_at: r.get(2)?,
-        status: r.get(3)?,
-        source: r.get(4)?,
-        destination: r.get(5)?,
-        format: r.get(6)?,
-        tables: r.get(7)?,
-        rows: r.get(8)?,
-        bytes: r.get(9)?,
-        error: r.get(10)?,
-        resumes: r.get(11)?,
-    })
+fn run_row(r: &Row) -> RunRow {
+    RunRow {
+        run_id: text(r, 0),
+        started_at: text(r, 1),
+        finished_at: opt_text(r, 2),
+        status: text(r, 3),
+        source: text(r, 4),
+        destination: text(r, 5),
+        format: text(r, 6),
+        tables: opt_num(r, 7),
+        rows: opt_num(r, 8),
+        bytes: opt_num(r, 9),
+        error: opt_text(r, 10),
+        resumes: opt_text(r, 11),
+    }
 }
 
 #[cfg(test)]
@@ -551,7 +627,7 @@ mod tests {
     fn a_run_its_tables_and_files_are_recorded_and_read_back() {
         let dir = std::env::temp_dir().join(format!("inlet-runlog-{}", std::process::id()));
         let path = dir.join("nested").join("runs.sqlite");
-        let log = RunLog::open(&path).unwrap();
+        let log = RunLog::open(path.to_str().unwrap(), &[]).unwrap();
         let id = log
             .start(&RunStart {
                 source: "postgresql://app@h:5432/db",
@@ -588,7 +664,7 @@ mod tests {
         log.finish(&id, 1, 3, 10, None).unwrap();
         drop(log);
         // reopened: the schema is there once, the run is complete
-        let log = RunLog::open(&path).unwrap();
+        let log = RunLog::open(path.to_str().unwrap(), &[]).unwrap();
         let d = log.show(&id).unwrap().unwrap();
         assert_eq!(d.run.status, "succeeded");
         assert_eq!(d.run.rows, Some(3));

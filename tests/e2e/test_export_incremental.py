@@ -282,3 +282,23 @@ def test_sigkill_at_20_points_then_resume_gives_a_clean_runs_lake(pg_url, schema
         # the base lakes are re-exported from scratch before the next attempt's change
         subprocess.run(["rm", "-rf", str(base), str(clean), str(killed)], check=True)
     assert nothing_started < len(fmt_of) / 2, "most kills landed outside the run: widen the window"
+
+
+def test_a_run_log_in_postgresql_that_a_team_shares(pg_url, schema, export, inlet_bin, child_env,
+                                                     tmp_path):
+    t = f"{schema}.ev"
+    psql(pg_url, f"CREATE TABLE {t} (id bigint PRIMARY KEY); "
+                 f"INSERT INTO {t} SELECT g FROM generate_series(1, 30) g")
+    p = export("--source", pg_url, "--output-dir", tmp_path / "lake", "-i", t, "--run-log", pg_url,
+               "--incremental", f"{t}:id")
+    assert p.returncode == 0, explain(p)
+    run_id = next(line.split("run_id=")[1].split()[0] for line in p.stderr.splitlines() if "run_id=" in line)
+    r = subprocess.run([str(inlet_bin), "runs", "--run-log", pg_url, "show", run_id, "--format", "json"],
+                       capture_output=True, text=True, env=child_env(), timeout=60)
+    assert r.returncode == 0, r.stderr
+    d = json.loads(r.stdout)
+    assert d["table_list"][0]["watermark"]["high"] == "30" and d["table_list"][0]["rows"] == 30
+    # the tables are in their own schema, and hold no password
+    stored = psql(pg_url, f"SELECT settings || source || destination FROM inlet.runs WHERE run_id = '{run_id}'")
+    assert stored and f":{urlsplit(pg_url).password}@" not in stored
+    assert psql(pg_url, "SELECT value FROM inlet.meta WHERE key = 'schema_version'").strip() == "2"
