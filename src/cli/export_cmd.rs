@@ -376,24 +376,38 @@ struct Resume {
     argv: Vec<String>,
 }
 
-/// `inlet export …` as given, the source URL without its password (a
-/// resumed run takes it from PGPASSWORD, ~/.pgpass, or --source again).
+/// `inlet export …` as given, every PostgreSQL URL (the source, a shared
+/// run log) without its password: a resumed run takes it from PGPASSWORD,
+/// ~/.pgpass, or --source again.
 fn recorded_argv() -> Vec<String> {
     use crate::source::postgres::connect::without_password;
+    let strip = |a: &str| {
+        let (flag, value) = match a.split_once('=').filter(|(f, _)| f.starts_with("--")) {
+            Some((f, v)) => (Some(f), v),
+            None => (None, a),
+        };
+        let looks_pg = |v: &str| {
+            v.starts_with("postgresql://")
+                || v.starts_with("postgres://")
+                || v.contains("password=")
+        };
+        let value = match looks_pg(value) {
+            true => without_password(value).0,
+            false => value.to_string(),
+        };
+        flag.map_or(value.clone(), |f| format!("{f}={value}"))
+    };
     let mut out = Vec::new();
     let mut args = std::env::args().skip_while(|a| a != "export").skip(1);
     while let Some(a) = args.next() {
-        if a == "--source" {
-            if let Some(url) = args.next() {
-                out.extend(["--source".to_string(), without_password(&url).0]);
-            }
-        } else if let Some(url) = a.strip_prefix("--source=") {
-            out.push(format!("--source={}", without_password(url).0));
-        } else if a == "--resume" || a.starts_with("--resume=") {
+        if a == "--resume" {
             // a resume records the arguments of the run it resumes instead
-        } else {
-            out.push(a);
+            continue;
         }
+        if a.starts_with("--resume=") {
+            continue;
+        }
+        out.push(strip(&a));
     }
     out
 }
