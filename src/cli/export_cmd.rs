@@ -143,6 +143,10 @@ pub struct ExportArgs {
     /// One snapshot for the run, or one per table.
     #[arg(long, value_enum, default_value = "one")]
     snapshot: SnapshotArg,
+    /// Read inside this snapshot (pg_export_snapshot() of a session you keep open) instead of
+    /// taking one: one point in time for several processes (--shard).
+    #[arg(long, value_name = "ID")]
+    snapshot_id: Option<String>,
     /// numeric declared without precision.
     #[arg(long, value_enum, default_value = "decimal")]
     numeric: NumericArg,
@@ -347,6 +351,7 @@ impl ExportArgs {
             resumes: None,
             argv: Vec::new(),
             shard: None,
+            snapshot_id: self.snapshot_id.clone(),
         }
     }
 

@@ -212,6 +212,8 @@ pub struct ExportOptions {
     pub argv: Vec<String>,
     /// This process's share of a sharded export.
     pub shard: Option<shard::Shard>,
+    /// A snapshot another session exported and holds open.
+    pub snapshot_id: Option<String>,
 }
 
 /// Rows per decoded batch, and its wire-byte bound.
@@ -244,7 +246,8 @@ pub fn run(cfg: &LoadConfig, opts: &ExportOptions) -> Result<Summary, ExportErro
             infinity: opts.infinity,
         },
         opts.types,
-    );
+    )
+    .with_snapshot(opts.snapshot_id.clone());
     let files = matches!(plan.table, TableSettings::Files);
     let (snapshot, tables) = rt.block_on(discover(&db, opts, files))?;
     let layout = Layout::new(plan.layout.clone(), plan.encoder.extension());

@@ -110,3 +110,29 @@ def test_a_shard_needs_an_export_id_and_incremental_tables_go_whole_to_one_shard
     assert owners.count(True) == 1
     m = json.loads((out / tables / "big" / "_manifest.json").read_text())
     assert m["rows"] == BIG and m["incremental"]["watermark"] == str(BIG)
+
+
+def test_shards_share_one_snapshot_that_a_session_holds(tables, pg_url, inlet_bin, child_env,
+                                                        tmp_path):
+    holder = subprocess.Popen(["psql", pg_url, "-X", "-q", "-At"], stdin=subprocess.PIPE,
+                              stdout=subprocess.PIPE, text=True)
+    holder.stdin.write("BEGIN ISOLATION LEVEL REPEATABLE READ; SELECT pg_export_snapshot();\n")
+    holder.stdin.flush()
+    snap = holder.stdout.readline().strip()
+    # written after the snapshot: no shard sees it
+    psql(pg_url, f"INSERT INTO {tables}.small_0 SELECT g FROM generate_series(100, 199) g; "
+                 f"DELETE FROM {tables}.big WHERE id <= 1000")
+    out = tmp_path / "lake"
+    args = ["--source", pg_url, "-i", f"{tables}.*", "--output-dir", out, "--snapshot-id", snap]
+    run_shards(inlet_bin, child_env, tmp_path, args, "snap-1", n=2)
+    holder.stdin.write("COMMIT;\n")
+    holder.stdin.close()
+    holder.wait(timeout=30)
+    for name, rows in [("big", BIG), ("small_0", 1)]:
+        ids = [i for p in sorted((out / tables / name).glob("part-*"))
+               for i in pq.read_table(p).column("id").to_pylist()]
+        assert len(ids) == rows and len(set(ids)) == rows, name
+    # once the session ends, the snapshot is gone: the message says what it needs
+    p = subprocess.run([str(inlet_bin), "export", *map(str, args), "--run-log", "none"],
+                       capture_output=True, text=True, env=child_env(), timeout=120)
+    assert p.returncode == 6 and "keep its transaction open" in p.stderr, explain(p)

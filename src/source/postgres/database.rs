@@ -21,6 +21,9 @@ pub struct Postgres {
     source: Source,
     read: ReadSettings,
     types: TypeOptions,
+    /// A snapshot exported by a session the user holds open (one snapshot
+    /// for several processes).
+    external: Option<String>,
 }
 
 impl Postgres {
@@ -30,7 +33,15 @@ impl Postgres {
             source,
             read,
             types,
+            external: None,
         }
+    }
+
+    /// Reads inside snapshot `id`, exported by another session
+    /// (`pg_export_snapshot()`), instead of taking one.
+    pub fn with_snapshot(mut self, id: Option<String>) -> Self {
+        self.external = id;
+        self
     }
 }
 
@@ -67,7 +78,19 @@ impl Database for Postgres {
     type Connection = Client;
 
     async fn snapshot(&self) -> Result<Snapshot, PgError> {
-        super::export_snapshot(&self.source).await
+        match &self.external {
+            Some(id) => Ok(Snapshot {
+                client: super::join_snapshot(&self.source, id)
+                    .await
+                    .map_err(|cause| PgError::External {
+                        id: id.clone(),
+                        cause: Box::new(cause),
+                    })?,
+                id: id.clone(),
+                started: Instant::now(),
+            }),
+            None => super::export_snapshot(&self.source).await,
+        }
     }
 
     async fn relations(&self, snapshot: &Snapshot) -> Result<Vec<Relation>, PgError> {

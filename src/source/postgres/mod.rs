@@ -91,6 +91,17 @@ pub enum PgError {
     /// The snapshot could not be exported or imported.
     #[error("sharing the snapshot: {0}; --snapshot per-table avoids sharing one")]
     Snapshot(#[source] Cause),
+    /// The snapshot given by `--snapshot-id` cannot be imported.
+    #[error(
+        "snapshot {id} (--snapshot-id) cannot be imported: {cause}; the session that exported it must keep its transaction open until every process has started"
+    )]
+    External {
+        /// The id.
+        id: String,
+        /// Why.
+        #[source]
+        cause: Box<PgError>,
+    },
     /// The imported snapshot is not REPEATABLE READ (a pooler in between?).
     #[error(
         "a connection runs at isolation level '{0}' after importing the snapshot; connect to the server directly, not through a transaction pooler"
