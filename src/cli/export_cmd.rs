@@ -402,19 +402,13 @@ fn recorded_argv() -> Vec<String> {
         };
         flag.map_or(value.clone(), |f| format!("{f}={value}"))
     };
-    let mut out = Vec::new();
-    let mut args = std::env::args().skip_while(|a| a != "export").skip(1);
-    while let Some(a) = args.next() {
-        if a == "--resume" {
-            // a resume records the arguments of the run it resumes instead
-            continue;
-        }
-        if a.starts_with("--resume=") {
-            continue;
-        }
-        out.push(strip(&a));
-    }
-    out
+    std::env::args()
+        .skip_while(|a| a != "export")
+        .skip(1)
+        // a resume records the arguments of the run it resumes instead
+        .filter(|a| a != "--resume" && !a.starts_with("--resume="))
+        .map(|a| strip(&a))
+        .collect()
 }
 
 /// The arguments of the run `a --resume` picks up, with the tables it did
