@@ -24,12 +24,17 @@ Examples:
   inlet export --source postgresql://app@127.0.0.1:5432/shop --output-dir ./lake
   inlet export --source postgresql://app@db/shop --destination s3://lake/raw -i 'public.order%' --format parquet
   inlet export -a auth.json --source_db_auth_id pg_01 --target_storage_id s3_01 --sub_path erp --n_jobs 4
+  inlet export --source postgresql://app@db/shop --output-dir ./lake --format delta \\
+      --incremental 'public.orders:updated_at:lag=900'     # later runs merge what changed
+  inlet export --resume                                     # finish the last failed or killed run
+  inlet export --source postgresql://app@db/shop --destination s3://lake/raw --shard 2/4 --export-id $RUN_ID
 
 The password comes from the URL, PGPASSWORD, ~/.pgpass (PGPASSFILE) or the auth file; it never
 appears in any output. Files go to {destination}/[{sub_path}/]{schema}/{table}/part-NNNNN.{ext}; a
 table's folder gets _manifest.json and, last, _SUCCESS once its copy is complete. The keys of
 `inlet load`'s config (format, compression, row_group_size, layout, partition_keys, path_template,
-column_header_format, storage keys) apply here too.
+column_header_format, storage keys) apply here too. An incremental table keeps its watermark in
+the destination (the Delta commit, the manifest); every run is recorded in the run log (`inlet runs`).
 
 Exit codes: 0 ok, 1 internal error, 2 usage, 3 config error (or a pattern that matches nothing),
 5 destination error, 6 source error (unreachable, login refused, unknown database),

@@ -1,5 +1,5 @@
 """`inlet export --shard K/N`: four processes share one export of a 2M-row table and ten small
-ones, at the same time, into one destination (a Delta table on an S3 server and on local disk,
+ones, at the same time, into one destination (a Delta table on an S3 server, moto, and on local disk,
 plain files on local disk). Every row lands once, each shard's commit is in the table's log, and
 the next export (a new --export-id) replaces the last one."""
 
@@ -57,7 +57,10 @@ def check_delta(root, schema, export_id, n=4):
             assert len(mine) == 1
 
 
-@pytest.mark.parametrize("backend", ["local", "s3s"])
+# moto, not s3s-fs: s3s-fs's If-None-Match is not atomic (of six concurrent conditional puts
+# of one key, several succeed), so concurrent Delta commits there can overwrite each other;
+# S3 and moto refuse all but one
+@pytest.mark.parametrize("backend", ["local", "moto"])
 def test_four_shards_into_one_delta_destination(backend, tables, pg_url, inlet_bin, child_env,
                                                  tmp_path):
     prefix = unique("shards")

@@ -20,7 +20,7 @@ use deltalake::operations::write::writer::{DeltaWriter, WriterConfig};
 use deltalake::protocol::{DeltaOperation, SaveMode};
 use serde_json::Value;
 
-use super::{Cause, DeltaError, DeltaMode, DeltaTables, commit, open, schema_check, types};
+use super::{Cause, DeltaError, DeltaMode, DeltaTables, commit, open, schema_check, shard, types};
 use crate::layout::TableNames;
 use crate::table::Written;
 
@@ -166,6 +166,18 @@ impl DeltaTables {
         }
         let schema = types::delta_schema(schema);
         let watermark = manifest.get("incremental").cloned();
+        // a shard's commit lists its files: the shard that replaces the table keeps its siblings'
+        let mut manifest = manifest.clone();
+        if manifest.get("shard").is_some() {
+            manifest["shard"]["files"] = adds
+                .iter()
+                .filter_map(|a| match a {
+                    Action::Add(a) => Some(Value::String(a.path.clone())),
+                    _ => None,
+                })
+                .collect();
+        }
+        let manifest = &manifest;
         let props = commit::commit_props(
             [
                 ("inlet.stream", Value::String(names.stream.clone())),
@@ -176,12 +188,12 @@ impl DeltaTables {
         );
         let (store, settings) = (&self.store, &self.settings);
         if let Some(id) = manifest["shard"]["id"].as_str() {
-            let shard = Shard {
+            let shard = shard::Shard {
                 id,
                 k: manifest["shard"]["k"].as_u64().unwrap_or_default(),
                 resumed: manifest["shard"]["resumed"].as_bool() == Some(true),
             };
-            return store.block_on(shard_commit(
+            return store.block_on(shard::commit(
                 store, &url, &schema, adds, props, settings, shard,
             ));
         }
@@ -212,97 +224,6 @@ impl DeltaTables {
     }
 }
 
-/// Which shard of which export commits.
-struct Shard<'a> {
-    id: &'a str,
-    k: u64,
-    resumed: bool,
-}
-
-/// A shard's share of a copy: the first shard of export `id` to commit
-/// replaces the table, the others add to it. A shard that lost the race to
-/// replace sees its sibling's commit on the retry, and adds.
-async fn shard_commit(
-    store: &crate::storage::Store,
-    url: &str,
-    schema: &SchemaRef,
-    adds: Vec<Action>,
-    props: deltalake::kernel::transaction::CommitProperties,
-    settings: &super::DeltaSettings,
-    shard: Shard<'_>,
-) -> Result<(), DeltaError> {
-    let Shard { id, k, resumed } = shard;
-    let fail = |cause| DeltaError::Table {
-        url: url.to_string(),
-        context: Some(format!("committing a shard of export {id}")),
-        cause,
-    };
-    let mut attempt = 0;
-    loop {
-        let table = open::open_table(store, url).await?;
-        let exists = table.version().is_some();
-        let done = match exists {
-            true => shards_committed(&table, id).await?,
-            false => Vec::new(),
-        };
-        if done.contains(&k) {
-            if resumed {
-                tracing::info!(table = %url, "shard {k} of export {id} committed this table before it stopped");
-                return Ok(());
-            }
-            return Err(fail(Cause::Refused(format!(
-                "shard {k} of export {id} already committed this table; give each export its own \
-                 --export-id (or --resume the run that stopped)"
-            ))));
-        }
-        let sibling = !done.is_empty();
-        let result = match sibling {
-            true => append(&table, schema, adds.clone(), props.clone(), settings).await,
-            false => {
-                replace(
-                    &table,
-                    schema,
-                    adds.clone(),
-                    props.clone(),
-                    settings,
-                    exists,
-                )
-                .await
-            }
-        };
-        match result {
-            Ok(()) => return Ok(()),
-            Err(c) if (c.is_conflict() || !exists) && attempt < 10 => {
-                attempt += 1;
-                tracing::debug!(table = %url, attempt, "another shard committed first: {c}");
-            }
-            Err(c) => return Err(fail(c)),
-        }
-    }
-}
-
-/// The shards of export `id` that committed to the table since the last
-/// export before it.
-async fn shards_committed(table: &DeltaTable, id: &str) -> Result<Vec<u64>, DeltaError> {
-    use futures::TryStreamExt;
-    let mut done = Vec::new();
-    let mut commits = table.history(None);
-    while let Some(c) = commits.try_next().await.map_err(|e| DeltaError::Table {
-        url: table.table_url().to_string(),
-        context: Some("reading the history".into()),
-        cause: e.into(),
-    })? {
-        let Some(copy) = c.info.get("inlet.copy") else {
-            continue;
-        };
-        if copy["shard"]["id"].as_str() != Some(id) {
-            break;
-        }
-        done.extend(copy["shard"]["k"].as_u64());
-    }
-    Ok(done)
-}
-
 /// The `inlet.state` of the table's newest commit.
 async fn newest_state(table: &DeltaTable) -> Result<Option<Value>, DeltaError> {
     use futures::TryStreamExt;
@@ -316,7 +237,7 @@ async fn newest_state(table: &DeltaTable) -> Result<Option<Value>, DeltaError> {
 }
 
 /// Adds the copy's files to the table as it is.
-async fn append(
+pub(super) async fn append(
     table: &DeltaTable,
     schema: &SchemaRef,
     adds: Vec<Action>,

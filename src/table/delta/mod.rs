@@ -25,6 +25,7 @@ pub mod maintenance;
 mod merge;
 mod open;
 mod schema_check;
+mod shard;
 pub mod types;
 
 pub use open::{open_table, table_url};
