@@ -5,7 +5,7 @@
 # nothing new. Prints wall seconds and peak RSS per run, and checks that the Delta table holds
 # each row once. Never builds inlet: build the release binary first; bench/export.sh makes
 # tpch.lineitem.
-#   bash bench/incremental.sh [--updates-mod 100] [--lag 0]
+#   bash bench/incremental.sh [--updates-mod 100] [--lag 0] [--formats delta,parquet]
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 root="$(dirname "$here")"
@@ -14,10 +14,12 @@ inlet="${INLET_BIN:-$CARGO_TARGET_DIR/release/inlet}"
 [ -x "$inlet" ] || { echo "bench/incremental.sh: no inlet binary at $inlet (cargo build --release)" >&2; exit 2; }
 mod=100
 lag=0
+formats=delta,parquet
 while [ $# -gt 0 ]; do
   case "$1" in
     --updates-mod) mod="$2"; shift 2 ;;
     --lag) lag="$2"; shift 2 ;;
+    --formats) formats="$2"; shift 2 ;;
     *) echo "unknown argument $1" >&2; exit 2 ;;
   esac
 done
@@ -51,7 +53,7 @@ run() { # label format
 }
 echo "| format   | run                              |      rows |  wall s | RSS MB |"
 echo "|----------|----------------------------------|-----------|---------|--------|"
-for fmt in delta parquet; do
+for fmt in ${formats//,/ }; do
   psql "$url" -Xq -c "UPDATE bench_inc.lineitem SET updated_at = '2026-01-01'::timestamptz + (l_orderkey % 86400) * interval '1 second', l_comment = 'v1' WHERE l_comment = 'updated'" >/dev/null
   run "first run (reload)" "$fmt"
   n="$(psql "$url" -XAtc "WITH u AS (UPDATE bench_inc.lineitem SET updated_at = now(), l_comment = 'updated' WHERE l_orderkey % $mod = 7 RETURNING 1) SELECT count(*) FROM u")"
@@ -59,7 +61,7 @@ for fmt in delta parquet; do
   run "nothing new" "$fmt"
 done
 py="$HOME/.cache/inlet/venv/bin/python"
-if [ -x "$py" ]; then
+if [ -x "$py" ] && [ -d "$out/delta" ]; then
   "$py" - "$out/delta/bench_inc/lineitem" "$url" <<'PY'
 import subprocess, sys
 from deltalake import DeltaTable

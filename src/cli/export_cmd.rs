@@ -390,6 +390,10 @@ struct Resume {
 /// run log) without its password: a resumed run takes it from PGPASSWORD,
 /// ~/.pgpass, or --source again.
 fn recorded_argv() -> Vec<String> {
+    redacted_args(std::env::args().skip_while(|a| a != "export").skip(1))
+}
+
+fn redacted_args(args: impl Iterator<Item = String>) -> Vec<String> {
     use crate::source::postgres::connect::without_password;
     let strip = |a: &str| {
         let (flag, value) = match a.split_once('=').filter(|(f, _)| f.starts_with("--")) {
@@ -407,11 +411,8 @@ fn recorded_argv() -> Vec<String> {
         };
         flag.map_or(value.clone(), |f| format!("{f}={value}"))
     };
-    std::env::args()
-        .skip_while(|a| a != "export")
-        .skip(1)
-        // a resume records the arguments of the run it resumes instead
-        .filter(|a| a != "--resume" && !a.starts_with("--resume="))
+    // a resume records the arguments of the run it resumes instead
+    args.filter(|a| a != "--resume" && !a.starts_with("--resume="))
         .map(|a| strip(&a))
         .collect()
 }
@@ -626,6 +627,29 @@ fn print_summary(s: &export::Summary, json: bool) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn recorded_arguments_keep_no_password() {
+        let args = [
+            "--source",
+            "postgresql://u:s3cret@h/db?sslmode=require",
+            "--run-log=postgres://v:hunter2@h/log",
+            "-i",
+            "public.*",
+            "--resume",
+        ];
+        let got = redacted_args(args.iter().map(|s| s.to_string()));
+        assert_eq!(
+            got,
+            [
+                "--source",
+                "postgresql://u@h/db?sslmode=require",
+                "--run-log=postgres://v@h/log",
+                "-i",
+                "public.*"
+            ]
+        );
+    }
 
     #[test]
     fn sizes() {

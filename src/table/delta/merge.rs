@@ -9,9 +9,16 @@ use arrow_array::{Array, RecordBatch};
 use arrow_row::{RowConverter, SortField};
 use deltalake::DeltaTable;
 use deltalake::datafusion::prelude::SessionContext;
+use deltalake::delta_datafusion::create_session_state_with_spill_config;
 
 use super::commit::{append, props, quote_ident, take_rows};
 use super::{Cause, DeltaBatch, DeltaSettings};
+
+/// Memory a merge's join and sort may hold before DataFusion spills to disk.
+const MERGE_MEMORY: usize = 256 << 20;
+
+/// Rows per row group of the files a merge rewrites.
+const MERGE_ROW_GROUP: usize = 131_072;
 
 /// Upserts `b` into `table` (creating it on the first flush).
 pub async fn upsert(
@@ -60,12 +67,28 @@ pub async fn upsert(
         .collect::<Vec<_>>()
         .join(" AND ");
     let cols: Vec<String> = schema.fields().iter().map(|f| f.name().clone()).collect();
+    // the files a merge rewrites are written with the run's Parquet settings (row groups
+    // bounded as in every other file), and DataFusion spills past MERGE_MEMORY
+    let state = create_session_state_with_spill_config(Some(MERGE_MEMORY), None);
     let mut m = table
         .merge(df, on)
         .with_source_alias("source")
         .with_target_alias("target")
         .with_merge_schema(true)
+        .with_session_state(std::sync::Arc::new(state))
         .with_commit_properties(props(b));
+    if let Some(wp) = &s.writer_properties {
+        // a rewrite holds each open file's row group in memory: keep it small
+        let rows = wp
+            .max_row_group_row_count()
+            .unwrap_or(MERGE_ROW_GROUP)
+            .min(MERGE_ROW_GROUP);
+        let wp = wp
+            .clone()
+            .into_builder()
+            .set_max_row_group_row_count(Some(rows));
+        m = m.with_writer_properties(wp.build());
+    }
     if let (Some(col), true) = (&deleted, s.hard_delete) {
         let pred = format!("source.{} IS NOT NULL", quote_ident(col));
         m = m.when_matched_delete(|d| d.predicate(pred))?;
