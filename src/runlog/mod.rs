@@ -705,4 +705,50 @@ mod tests {
         assert!(log.resumable(None).unwrap().is_none());
         std::fs::remove_dir_all(&dir).unwrap();
     }
+
+    #[test]
+    fn a_version_1_log_is_upgraded_in_place() {
+        let dir = std::env::temp_dir().join(format!("inlet-runlog-v1-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("runs.sqlite");
+        let c = rusqlite::Connection::open(&path).unwrap();
+        c.execute_batch(
+            "CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+             INSERT INTO meta VALUES ('schema_version', '1');
+             CREATE TABLE runs (run_id TEXT PRIMARY KEY, started_at TEXT NOT NULL, finished_at TEXT,
+               status TEXT NOT NULL, source TEXT NOT NULL, destination TEXT NOT NULL,
+               format TEXT NOT NULL, settings TEXT NOT NULL, tables INTEGER, rows INTEGER,
+               bytes INTEGER, error TEXT);
+             INSERT INTO runs VALUES ('old', '2026-12-01T00:00:00Z', NULL, 'running', 's', 'd',
+               'parquet', '{}', NULL, NULL, NULL, NULL);",
+        )
+        .unwrap();
+        drop(c);
+        let log = RunLog::open(path.to_str().unwrap(), &[]).unwrap();
+        // the old run is still there, now resumable, and new runs record what they resume
+        assert_eq!(log.resumable(None).unwrap().unwrap().run_id, "old");
+        let id = log
+            .start(&RunStart {
+                source: "s",
+                destination: "d",
+                format: "parquet",
+                settings: serde_json::json!({}),
+                resumes: Some("old"),
+            })
+            .unwrap();
+        assert_eq!(log.runs(5).unwrap()[0].resumes.as_deref(), Some("old"));
+        log.finish(&id, 0, 0, 0, None).unwrap();
+        assert!(log.resumable(None).unwrap().is_none());
+        drop(log);
+        let v: String = rusqlite::Connection::open(&path)
+            .unwrap()
+            .query_row(
+                "SELECT value FROM meta WHERE key = 'schema_version'",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(v, "2");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 }

@@ -564,4 +564,71 @@ mod tests {
         assert!(e.to_string().contains("stream 'orders'"), "{e}");
         assert!(e.to_string().contains("region"), "{e}");
     }
+
+    #[test]
+    fn the_last_shard_of_an_export_completes_the_table_and_removes_the_last_export() {
+        let (store, mut one) = tables(LayoutKind::Lakexpress, &[]);
+        let names = one.layout.names("public.t");
+        let commit = |t: &mut FileTables, ids: &[i64]| {
+            t.commit(Commit {
+                names: &names,
+                keys: &[],
+                batches: vec![rows(ids, "FR")],
+                state: None,
+            })
+            .unwrap()
+        };
+        let manifest = |written: &[Written], id: &str, k: u64| {
+            serde_json::json!({
+                "table": "public.t",
+                "shard": {"id": id, "k": k, "n": 2, "first": k == 1},
+                "shard_rows": written.iter().map(|w| w.rows).sum::<usize>(),
+                "parts": written.iter().map(|w| serde_json::json!({"path": w.path})).collect::<Vec<_>>(),
+            })
+        };
+        // an earlier export's part, completed the usual way
+        let old = commit(&mut one, &[0]);
+        one.complete_copy(&names, &old, &serde_json::json!({"parts": []}))
+            .unwrap();
+        let mut two = FileTables::new(
+            store.clone(),
+            one.encoder.clone(),
+            one.layout.clone(),
+            Vec::new(),
+        );
+        // each shard begins its copy (the marker goes), then writes its share
+        let schema = rows(&[1], "FR").schema();
+        one.begin_copy(&names, &schema).unwrap();
+        two.begin_copy(&names, &schema).unwrap();
+        let a = commit(&mut one, &[1, 2]);
+        let b = commit(&mut two, &[3]);
+        let dir = one.layout.table_dir(&names);
+        one.complete_copy(&names, &a, &manifest(&a, "e2", 1))
+            .unwrap();
+        // one shard of two is done: the earlier copy is still whole, no marker
+        assert!(listing(&store).contains(&old[0].path));
+        assert!(!listing(&store).contains(&format!("{dir}/{SUCCESS}")));
+        two.complete_copy(&names, &b, &manifest(&b, "e2", 2))
+            .unwrap();
+        let l = listing(&store);
+        assert!(l.contains(&format!("{dir}/{SUCCESS}")));
+        assert!(
+            !l.contains(&old[0].path),
+            "the earlier export's part is gone"
+        );
+        let m: Value = serde_json::from_slice(
+            &store
+                .block_on(store.get(&format!("{dir}/{MANIFEST}")))
+                .unwrap(),
+        )
+        .unwrap();
+        assert_eq!(m["rows"], 3);
+        assert_eq!(m["parts"].as_array().unwrap().len(), 2);
+        // the same id again is refused
+        let c = commit(&mut one, &[4]);
+        let e = one
+            .complete_copy(&names, &c, &manifest(&c, "e2", 1))
+            .unwrap_err();
+        assert!(e.to_string().contains("own --export-id"), "{e}");
+    }
 }
