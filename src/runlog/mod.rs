@@ -623,6 +623,18 @@ fn run_row(r: &Row) -> RunRow {
 mod tests {
     use super::*;
 
+    /// A run with nothing but what it resumes.
+    fn start(log: &RunLog, resumes: Option<&str>) -> String {
+        let run = RunStart {
+            source: "s",
+            destination: "d",
+            format: "parquet",
+            settings: serde_json::json!({}),
+            resumes,
+        };
+        log.start(&run).unwrap()
+    }
+
     #[test]
     fn a_run_its_tables_and_files_are_recorded_and_read_back() {
         let dir = std::env::temp_dir().join(format!("inlet-runlog-{}", std::process::id()));
@@ -678,27 +690,11 @@ mod tests {
         assert!(log.show("no-such-run").unwrap().is_none());
         // nothing to resume: the only run succeeded
         assert!(log.resumable(None).unwrap().is_none());
-        let killed = log
-            .start(&RunStart {
-                source: "s",
-                destination: "d",
-                format: "parquet",
-                settings: serde_json::json!({}),
-                resumes: None,
-            })
-            .unwrap();
+        let killed = start(&log, None);
         log.table(&killed, &t, &[]).unwrap();
         let r = log.resumable(None).unwrap().unwrap();
         assert_eq!((r.run_id.as_str(), r.finished.len()), (killed.as_str(), 1));
-        let resume = log
-            .start(&RunStart {
-                source: "s",
-                destination: "d",
-                format: "parquet",
-                settings: serde_json::json!({}),
-                resumes: Some(&killed),
-            })
-            .unwrap();
+        let resume = start(&log, Some(&killed));
         // a resume still running is itself the one to resume; once it succeeds, neither is
         assert_eq!(log.resumable(None).unwrap().unwrap().run_id, resume);
         log.finish(&resume, 0, 0, 0, None).unwrap();
@@ -727,15 +723,7 @@ mod tests {
         let log = RunLog::open(path.to_str().unwrap(), &[]).unwrap();
         // the old run is still there, now resumable, and new runs record what they resume
         assert_eq!(log.resumable(None).unwrap().unwrap().run_id, "old");
-        let id = log
-            .start(&RunStart {
-                source: "s",
-                destination: "d",
-                format: "parquet",
-                settings: serde_json::json!({}),
-                resumes: Some("old"),
-            })
-            .unwrap();
+        let id = start(&log, Some("old"));
         assert_eq!(log.runs(5).unwrap()[0].resumes.as_deref(), Some("old"));
         log.finish(&id, 0, 0, 0, None).unwrap();
         assert!(log.resumable(None).unwrap().is_none());
