@@ -171,6 +171,12 @@ def test_the_run_log_and_inlet_runs_show_watermarks(pg_url, schema, export, inle
                "--incremental", f"{t}:n")
     assert p.returncode == 0, explain(p)
     assert "no index leads with \"n\"" in p.stderr and f"CREATE INDEX CONCURRENTLY ON {t} (\"n\")" in p.stderr
+    # --dry-run says it too, with the bound it would read up to and the merge key
+    p = export("--source", pg_url, "--output-dir", tmp_path / "lake3", "-i", t, "--run-log", "none",
+               "--incremental", f"{t}:n", "--dry-run")
+    assert p.returncode == 0, explain(p)
+    assert "incremental on n up to 60 (lag 0, key id); NO INDEX leads with the column" in p.stdout
+    assert not (tmp_path / "lake3").exists()
 
 
 def test_bad_incremental_arguments_say_what_to_fix(pg_url, schema, export, tmp_path):
