@@ -466,19 +466,12 @@ fn resume_args(
         }
     };
     still_running(&run)?;
-    let argv: Vec<String> = run.settings["argv"]
-        .as_array()
-        .map(|v| {
-            v.iter()
-                .filter_map(|x| x.as_str().map(String::from))
-                .collect()
-        })
-        .ok_or_else(|| {
-            format!(
-                "--resume: run {} recorded no arguments (an older inlet ran it)",
-                run.run_id
-            )
-        })?;
+    let argv = strings(&run.settings["argv"]).ok_or_else(|| {
+        format!(
+            "--resume: run {} recorded no arguments (an older inlet ran it)",
+            run.run_id
+        )
+    })?;
     let stored = <StoredArgs as clap::Parser>::try_parse_from(
         std::iter::once("inlet export".to_string()).chain(argv.iter().cloned()),
     )
@@ -501,14 +494,7 @@ fn resume_args(
     b.run_log = a.run_log;
     b.log_format = a.log_format.or(b.log_format);
     b.log_level = a.log_level.or(b.log_level);
-    let tables: Vec<String> = run.settings["tables"]
-        .as_array()
-        .map(|v| {
-            v.iter()
-                .filter_map(|x| x.as_str().map(String::from))
-                .collect()
-        })
-        .unwrap_or_default();
+    let tables = strings(&run.settings["tables"]).unwrap_or_default();
     let remaining = tables
         .into_iter()
         .filter(|t| !run.finished.contains(t))
@@ -521,6 +507,12 @@ fn resume_args(
             argv,
         },
     )))
+}
+
+/// A JSON array of strings (None: not an array).
+fn strings(v: &Value) -> Option<Vec<String>> {
+    let items = v.as_array()?.iter();
+    Some(items.filter_map(|x| x.as_str().map(String::from)).collect())
 }
 
 /// A run that is still running on this machine is not resumed.

@@ -234,13 +234,7 @@ fn record(log: &crate::runlog::RunLog, run: &str, t: &TableReport, written: &[Wr
         bytes: t.bytes,
         seconds: t.seconds,
         error: t.error.clone(),
-        watermark: t.watermark.as_ref().map(|w| crate::runlog::WatermarkRow {
-            column: w.column.clone(),
-            kind: w.run.clone(),
-            low: w.low.clone(),
-            lag: w.lag,
-            high: w.high.clone(),
-        }),
+        watermark: t.watermark.clone(),
     };
     let files: Vec<FileRow> = written
         .iter()
@@ -391,7 +385,7 @@ async fn copy_table<D: Database>(
     let prepared = ready_rx.await.map_err(|_| gone(&name))??;
     let report = job.increment.as_ref().map(|inc| WatermarkReport {
         column: inc.column.clone(),
-        run: prepared.kind.label().into(),
+        kind: prepared.kind.label().into(),
         low: prepared.watermark.clone(),
         lag: if prepared.watermark.is_some() {
             inc.lag
@@ -401,7 +395,7 @@ async fn copy_table<D: Database>(
         high: inc.high.clone().or(prepared.watermark.clone()),
     });
     if let Some(w) = &report {
-        tracing::info!(table = %name, column = %w.column, low = ?w.low, high = ?w.high, "table {name}: {} {}", w.run, w.describe());
+        tracing::info!(table = %name, column = %w.column, low = ?w.low, high = ?w.high, "table {name}: {} {}", w.kind, w.describe());
     }
     let units = match &ctx.shard {
         Some(sh) => sh.units(rel, ctx.split_pages, prepared.filter.as_ref()),

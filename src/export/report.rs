@@ -30,20 +30,8 @@ pub struct TableReport {
     pub watermark: Option<WatermarkReport>,
 }
 
-/// The bounds an incremental table was read between.
-#[derive(Debug, Clone, Serialize)]
-pub struct WatermarkReport {
-    /// The watermark column.
-    pub column: String,
-    /// `reload` (no watermark yet, or reset) or `increment`.
-    pub run: String,
-    /// The watermark the run started from (None: the first row).
-    pub low: Option<String>,
-    /// Lag below `low`, in the column's unit.
-    pub lag: u64,
-    /// The new watermark (`max(column)` when the run began).
-    pub high: Option<String>,
-}
+/// The bounds an incremental table was read between (as the run log keeps them).
+pub use crate::runlog::WatermarkRow as WatermarkReport;
 
 impl WatermarkReport {
     /// `updated_at (a, b]`, for the summary.

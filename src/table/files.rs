@@ -206,30 +206,56 @@ impl FileTables {
         }
         let keep: std::collections::HashSet<&str> =
             parts.iter().filter_map(|p| p["path"].as_str()).collect();
-        for p in &existing {
-            let file = p.rsplit('/').next().unwrap_or_default();
-            let ours = part_number(file).is_some() || file == MANIFEST || file == SUCCESS;
-            let old_record = p.contains(&format!("/{SHARDS}/")) && !p.starts_with(&records);
-            if (ours && !keep.contains(p.as_str())) || old_record {
-                self.store.block_on(self.store.delete(p)).map_err(storage)?;
-            }
-        }
         let mut combined = manifest.clone();
         combined["rows"] = rows.into();
-        combined["parts"] = parts.into();
+        combined["parts"] = parts.iter().cloned().collect();
         combined["shard"] = serde_json::json!({"id": id, "n": n, "completed_by": k});
         if let Some(m) = combined.as_object_mut() {
             m.remove("shard_rows");
             m.remove("runs");
         }
-        let body = serde_json::to_vec_pretty(&combined).unwrap_or_default();
+        tracing::info!(stream = %names.stream, rows, "shard {k}/{n} completed the table: every shard of export {id} is done");
+        self.finish_copy(names, &existing, &keep, &combined, Some(&records))
+    }
+
+    /// Ends a copy: deletes inlet's files in the table's folder that `keep`
+    /// does not name (parts and markers of earlier copies, the shard records
+    /// of other exports than `records`), then writes the manifest and,
+    /// last, `_SUCCESS` (Spark's marker). Files that are not inlet's stay.
+    fn finish_copy(
+        &self,
+        names: &TableNames,
+        existing: &[String],
+        keep: &std::collections::HashSet<&str>,
+        manifest: &Value,
+        records: Option<&str>,
+    ) -> Result<(), TableError> {
+        let dir = self.layout.table_dir(names);
+        let storage = |source| TableError::Storage {
+            stream: names.stream.clone(),
+            source,
+        };
+        let shards = format!("/{SHARDS}/");
+        for p in existing {
+            let file = p.rsplit('/').next().unwrap_or_default();
+            let record = p.contains(&shards) && records.is_none_or(|r| !p.starts_with(r));
+            let ours = part_number(file).is_some() || file == MANIFEST || file == SUCCESS || record;
+            if ours && !keep.contains(p.as_str()) {
+                tracing::debug!(stream = %names.stream, path = %p, "removing a file of an earlier copy");
+                self.store.block_on(self.store.delete(p)).map_err(storage)?;
+            }
+        }
+        let leftovers = self.store.remove_local_leftovers(&dir).map_err(storage)?;
+        if leftovers > 0 {
+            tracing::info!(stream = %names.stream, leftovers, "removed files an interrupted run left");
+        }
+        let body = serde_json::to_vec_pretty(manifest).unwrap_or_default();
         self.store
             .block_on(
                 self.store
                     .put(&format!("{dir}/{MANIFEST}"), Bytes::from(body)),
             )
             .map_err(storage)?;
-        tracing::info!(stream = %names.stream, rows, "shard {k}/{n} completed the table: every shard of export {id} is done");
         self.store
             .block_on(self.store.put(&format!("{dir}/{SUCCESS}"), Bytes::new()))
             .map_err(storage)
@@ -401,33 +427,7 @@ impl Table for FileTables {
             .store
             .block_on(self.store.list(&dir))
             .map_err(storage)?;
-        for p in existing {
-            let file = p.rsplit('/').next().unwrap_or_default();
-            let ours = part_number(file).is_some()
-                || file == MANIFEST
-                || file == SUCCESS
-                || p.contains(&format!("/{SHARDS}/"));
-            if ours && !keep.contains(p.as_str()) {
-                tracing::debug!(stream = %names.stream, path = %p, "removing a file of an earlier copy");
-                self.store
-                    .block_on(self.store.delete(&p))
-                    .map_err(storage)?;
-            }
-        }
-        let leftovers = self.store.remove_local_leftovers(&dir).map_err(storage)?;
-        if leftovers > 0 {
-            tracing::info!(stream = %names.stream, leftovers, "removed files an interrupted run left");
-        }
-        let body = serde_json::to_vec_pretty(manifest).unwrap_or_default();
-        self.store
-            .block_on(
-                self.store
-                    .put(&format!("{dir}/{MANIFEST}"), Bytes::from(body)),
-            )
-            .map_err(storage)?;
-        self.store
-            .block_on(self.store.put(&format!("{dir}/{SUCCESS}"), Bytes::new()))
-            .map_err(storage)
+        self.finish_copy(names, &existing, &keep, manifest, None)
     }
 
     fn record_state(&mut self, _state: &Value) -> Result<(), TableError> {

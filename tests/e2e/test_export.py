@@ -50,6 +50,14 @@ def export(inlet_bin, child_env, tmp_path):
     return run
 
 
+def inlet_runs(inlet_bin, child_env, log, *args) -> str:
+    """`inlet runs --run-log LOG ARGS…`'s stdout; it must succeed."""
+    r = subprocess.run([str(inlet_bin), "runs", "--run-log", str(log), *args],
+                       capture_output=True, text=True, env=child_env(), timeout=60)
+    assert r.returncode == 0, r.stderr
+    return r.stdout
+
+
 def explain(p) -> str:
     return f"exit {p.returncode}\nstdout:\n{p.stdout}\nstderr:\n{p.stderr}"
 
@@ -525,10 +533,7 @@ def test_the_run_log_records_runs_tables_and_files(pg_url, schema, export, inlet
     assert p.returncode == 7, explain(p)
 
     def runs(*args):
-        r = subprocess.run([str(inlet_bin), "runs", "--run-log", str(log), *args],
-                           capture_output=True, text=True, env=child_env(), timeout=60)
-        assert r.returncode == 0, r.stderr
-        return r.stdout
+        return inlet_runs(inlet_bin, child_env, log, *args)
 
     listed = json.loads(runs("--format", "json"))
     assert [r["status"] for r in listed] == ["failed", "succeeded"]

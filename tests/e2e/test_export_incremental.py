@@ -16,7 +16,7 @@ import pyarrow.parquet as pq
 from deltalake import DeltaTable
 
 from delta_helpers import duck
-from test_export import explain, export, psql, schema  # noqa: F401 (fixtures)
+from test_export import explain, export, inlet_runs, psql, schema  # noqa: F401 (fixtures)
 
 
 def source_rows(pg_url, table) -> list[tuple]:
@@ -145,10 +145,7 @@ def test_the_run_log_and_inlet_runs_show_watermarks(pg_url, schema, export, inle
     assert "id (50, 60]" in p.stdout
 
     def runs(*args):
-        r = subprocess.run([str(inlet_bin), "runs", "--run-log", str(log), *args],
-                           capture_output=True, text=True, env=child_env(), timeout=60)
-        assert r.returncode == 0, r.stderr
-        return r.stdout
+        return inlet_runs(inlet_bin, child_env, log, *args)
 
     listed = json.loads(runs("--format", "json"))
     detail = json.loads(runs("show", listed[0]["run_id"], "--format", "json"))
@@ -299,10 +296,7 @@ def test_a_run_log_in_postgresql_that_a_team_shares(pg_url, schema, export, inle
                "--incremental", f"{t}:id")
     assert p.returncode == 0, explain(p)
     run_id = next(line.split("run_id=")[1].split()[0] for line in p.stderr.splitlines() if "run_id=" in line)
-    r = subprocess.run([str(inlet_bin), "runs", "--run-log", pg_url, "show", run_id, "--format", "json"],
-                       capture_output=True, text=True, env=child_env(), timeout=60)
-    assert r.returncode == 0, r.stderr
-    d = json.loads(r.stdout)
+    d = json.loads(inlet_runs(inlet_bin, child_env, pg_url, "show", run_id, "--format", "json"))
     assert d["table_list"][0]["watermark"]["high"] == "30" and d["table_list"][0]["rows"] == 30
     # the tables are in their own schema, and hold no password
     stored = psql(pg_url, f"SELECT settings || source || destination FROM inlet.runs WHERE run_id = '{run_id}'")

@@ -57,13 +57,26 @@ impl DeltaTables {
         Ok(())
     }
 
-    /// An increment's rows as Delta holds them, kept for the merge.
-    pub(super) fn copy_hold(batches: Vec<RecordBatch>) -> Result<Vec<RecordBatch>, DeltaError> {
-        let mut out = Vec::with_capacity(batches.len());
-        for b in batches.into_iter().filter(|b| b.num_rows() > 0) {
-            out.push(types::to_delta(&b, &types::delta_schema(&b.schema()))?);
+    /// A copy whose data files are written as rows arrive (not an
+    /// increment, whose rows wait for their merge).
+    pub(super) fn copies_files(&self) -> bool {
+        self.settings.copy && self.settings.mode != DeltaMode::Merge
+    }
+
+    /// Rows as they wait for their commit: an increment's (an export's) as
+    /// Delta holds them, kept for the merge.
+    pub(super) fn held_form(
+        &self,
+        batches: Vec<RecordBatch>,
+    ) -> Result<Vec<RecordBatch>, DeltaError> {
+        if !self.settings.copy {
+            return Ok(batches);
         }
-        Ok(out)
+        batches
+            .into_iter()
+            .filter(|b| b.num_rows() > 0)
+            .map(|b| Ok(types::to_delta(&b, &types::delta_schema(&b.schema()))?))
+            .collect()
     }
 
     /// The manifest of the newest commit an export made to the table: one

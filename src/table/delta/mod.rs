@@ -409,27 +409,15 @@ impl Table for DeltaTables {
         names: &TableNames,
         batches: Vec<RecordBatch>,
     ) -> Result<(), TableError> {
-        if self.settings.copy && self.settings.mode == DeltaMode::Merge {
-            // an increment is merged at each part boundary: its rows wait here
-            let held = Self::copy_hold(batches).map_err(|source| TableError::Delta {
-                stream: names.stream.clone(),
-                source,
-            })?;
-            self.held
-                .entry(names.stream.clone())
-                .or_default()
-                .extend(held);
-            return Ok(());
+        let delta = |source| TableError::Delta {
+            stream: names.stream.clone(),
+            source,
+        };
+        if self.copies_files() {
+            return self.copy_rows(names, batches).map_err(delta);
         }
-        if self.settings.copy {
-            return self
-                .copy_rows(names, batches)
-                .map_err(|source| TableError::Delta {
-                    stream: names.stream.clone(),
-                    source,
-                });
-        }
-        // delta-rs takes a commit's rows at once
+        // delta-rs takes a commit's rows at once (an increment's wait for its merge)
+        let batches = self.held_form(batches).map_err(delta)?;
         self.held
             .entry(names.stream.clone())
             .or_default()
@@ -438,39 +426,17 @@ impl Table for DeltaTables {
     }
 
     fn commit(&mut self, c: Commit<'_>) -> Result<Vec<Written>, TableError> {
-        if self.settings.copy && self.settings.mode == DeltaMode::Merge {
-            let held = Self::copy_hold(c.batches).map_err(|source| TableError::Delta {
-                stream: c.names.stream.clone(),
-                source,
-            })?;
-            self.held
-                .entry(c.names.stream.clone())
-                .or_default()
-                .extend(held);
-            let batches = self.held.remove(&c.names.stream).unwrap_or_default();
-            let dir = self.layout.table_dir(c.names);
-            let b = DeltaBatch {
-                stream: &c.names.stream,
-                keys: c.keys,
-                batches,
-                state: c.state,
-            };
-            return self.write(&dir, b).map_err(|source| TableError::Delta {
-                stream: c.names.stream.clone(),
-                source,
-            });
-        }
-        if self.settings.copy {
+        let delta = |source| TableError::Delta {
+            stream: c.names.stream.clone(),
+            source,
+        };
+        if self.copies_files() {
             // a part boundary of a copy: its files are closed, committed later
-            let delta = |source| TableError::Delta {
-                stream: c.names.stream.clone(),
-                source,
-            };
             self.copy_rows(c.names, c.batches).map_err(delta)?;
             return self.copy_close(c.names).map_err(delta);
         }
         let mut batches = self.held.remove(&c.names.stream).unwrap_or_default();
-        batches.extend(c.batches);
+        batches.extend(self.held_form(c.batches).map_err(delta)?);
         let batches = commit::unmarked(batches).map_err(|e| TableError::Delta {
             stream: c.names.stream.clone(),
             source: e.into(),
@@ -482,10 +448,7 @@ impl Table for DeltaTables {
             batches,
             state: c.state,
         };
-        self.write(&dir, b).map_err(|source| TableError::Delta {
-            stream: c.names.stream.clone(),
-            source,
-        })
+        self.write(&dir, b).map_err(delta)
     }
 
     fn record_state(&mut self, state: &Value) -> Result<(), TableError> {
