@@ -13,6 +13,7 @@ use arrow_array::RecordBatch;
 use bytes::Bytes;
 use parquet::arrow::ArrowWriter;
 use parquet::basic::{Compression, GzipLevel, ZstdLevel};
+use parquet::file::metadata::ParquetMetaData;
 use parquet::file::properties::WriterProperties;
 
 pub use dictionary::DictionaryHints;
@@ -308,19 +309,35 @@ impl FileEncoder {
         Ok(())
     }
 
+    /// Bytes encoded so far (Parquet: written plus the open row group's).
+    pub fn size(&self) -> usize {
+        match &self.sink {
+            Sink::Parquet(w) => w.bytes_written() + w.in_progress_size(),
+            Sink::Csv { out, .. } | Sink::Jsonl(out) => out.len(),
+        }
+    }
+
     /// Completes the file: its rows and bytes. A Parquet file teaches the
     /// table's `hints`.
     pub fn finish(self, hints: &mut DictionaryHints) -> Result<(usize, Bytes), FormatError> {
-        let bytes = match self.sink {
+        self.finish_parquet(hints).map(|(rows, bytes, _)| (rows, bytes))
+    }
+
+    /// [`FileEncoder::finish`], with a Parquet file's footer (for Delta's statistics).
+    pub fn finish_parquet(
+        self,
+        hints: &mut DictionaryHints,
+    ) -> Result<(usize, Bytes, Option<ParquetMetaData>), FormatError> {
+        let (bytes, meta) = match self.sink {
             Sink::Parquet(mut w) => {
                 let meta = w.finish()?;
                 let out = Bytes::from(std::mem::take(w.inner_mut()));
                 hints.learn(&out, &meta);
-                out
+                (out, Some(meta))
             }
-            Sink::Csv { out, .. } | Sink::Jsonl(out) => Bytes::from(out.finish()?),
+            Sink::Csv { out, .. } | Sink::Jsonl(out) => (Bytes::from(out.finish()?), None),
         };
-        Ok((self.rows, bytes))
+        Ok((self.rows, bytes, meta))
     }
 }
 
@@ -331,6 +348,14 @@ enum TextOut {
 }
 
 impl TextOut {
+    /// Bytes so far (compressed: what the compressor has emitted).
+    fn len(&self) -> usize {
+        match self {
+            TextOut::Plain(v) => v.len(),
+            TextOut::Gzip(gz) => gz.get_ref().len(),
+        }
+    }
+
     fn finish(self) -> std::io::Result<Vec<u8>> {
         match self {
             TextOut::Plain(v) => Ok(v),

@@ -131,7 +131,7 @@ fn table_settings(
             single_table: cfg.destination.as_deref().is_none_or(str::is_empty)
                 && cfg.storage.table_uri.is_some(),
             deleted_at_column: cfg.column_header_format.apply("_sdc_deleted_at"),
-            writer_properties: Some(encoder.parquet_properties()),
+            encoder: encoder.clone(),
             copy: false,
         })),
     })

@@ -1,77 +1,39 @@
 //! A full copy into a Delta table (`inlet export`). Data files are written
-//! while the rows arrive (delta-rs' `DeltaWriter`: one open file per
-//! partition, closed at the target size), so memory stays bounded however
+//! while the rows arrive ([`super::data_files`]: one open file per
+//! partition, closed at each part), so memory stays bounded however
 //! big the table; nothing is visible until the one commit that ends the
 //! copy adds every file and, in overwrite mode, removes every file the table
 //! had. A reader sees the old table or the new one, never a mix, and a copy
 //! that fails leaves only unreferenced files (`inlet vacuum` removes them).
 
 use std::collections::HashMap;
-use std::num::NonZeroU64;
 
 use arrow_array::RecordBatch;
 use arrow_schema::SchemaRef;
-use delta_kernel::table_properties::DataSkippingNumIndexedCols;
 use deltalake::DeltaTable;
 use deltalake::kernel::transaction::CommitBuilder;
 use deltalake::kernel::{Action, Add};
 use deltalake::operations::create::CreateBuilder;
-use deltalake::operations::write::writer::{DeltaWriter, WriterConfig};
 use deltalake::protocol::{DeltaOperation, SaveMode};
 use serde_json::Value;
 
+use super::stats::StatsColumns;
 use super::{Cause, DeltaError, DeltaMode, DeltaTables, commit, open, schema_check, shard, types};
 use crate::layout::TableNames;
 use crate::table::Written;
 
-/// The copy of one table in progress in this writer.
-pub(super) struct CopyFiles {
-    writer: DeltaWriter,
-    /// The rows' schema as Delta holds it.
-    schema: SchemaRef,
-}
-
 impl DeltaTables {
-    /// Writes `batches` into the copy's open data files.
-    pub(super) fn copy_rows(
-        &mut self,
-        names: &TableNames,
-        batches: Vec<RecordBatch>,
-    ) -> Result<(), DeltaError> {
-        for b in batches.into_iter().filter(|b| b.num_rows() > 0) {
-            if !self.copies.contains_key(&names.stream) {
-                let files = self.start_files(names, &b.schema())?;
-                self.copies.insert(names.stream.clone(), files);
-            }
-            let Some(files) = self.copies.get_mut(&names.stream) else {
-                continue;
-            };
-            let rows = types::to_delta(&b, &files.schema)?;
-            self.store
-                .block_on(files.writer.write(&rows))
-                .map_err(|e| {
-                    let dir = self.layout.table_dir(names);
-                    table_error(&dir, "writing a data file", e.into())
-                })?;
-        }
-        Ok(())
-    }
-
     /// A copy whose data files are written as rows arrive (not an
     /// increment, whose rows wait for their merge).
     pub(super) fn copies_files(&self) -> bool {
         self.settings.copy && self.settings.mode != DeltaMode::Merge
     }
 
-    /// Rows as they wait for their commit: an increment's (an export's) as
-    /// Delta holds them, kept for the merge.
+    /// Rows as they wait for their merge: as Delta holds them.
     pub(super) fn held_form(
         &self,
         batches: Vec<RecordBatch>,
     ) -> Result<Vec<RecordBatch>, DeltaError> {
-        if !self.settings.copy {
-            return Ok(batches);
-        }
         batches
             .into_iter()
             .filter(|b| b.num_rows() > 0)
@@ -108,37 +70,13 @@ impl DeltaTables {
         })
     }
 
-    fn start_files(&self, names: &TableNames, schema: &SchemaRef) -> Result<CopyFiles, DeltaError> {
-        let url = open::table_url(&self.store, &self.layout.table_dir(names))?;
-        let table = self.store.block_on(open::open_table(&self.store, &url))?;
-        let schema = types::delta_schema(schema);
-        let (indexed, stats_columns) = stats_settings(&table);
-        let config = WriterConfig::new(
-            schema.clone(),
-            self.settings.partition_columns.clone(),
-            self.settings.writer_properties.clone(),
-            self.settings.target_file_size.and_then(NonZeroU64::new),
-            None,
-            indexed,
-            stats_columns,
-        );
-        Ok(CopyFiles {
-            writer: DeltaWriter::new(table.object_store(), config),
-            schema,
-        })
-    }
-
     /// Closes the copy's open data files: they are complete but not yet
     /// part of the table; each [`Written`] carries its `add` action.
     pub(super) fn copy_close(&mut self, names: &TableNames) -> Result<Vec<Written>, DeltaError> {
-        let Some(files) = self.copies.remove(&names.stream) else {
+        let Some((adds, _, _)) = self.close_rows(names)? else {
             return Ok(Vec::new());
         };
         let dir = self.layout.table_dir(names);
-        let adds = self
-            .store
-            .block_on(files.writer.close())
-            .map_err(|e| table_error(&dir, "closing a data file", e.into()))?;
         adds.into_iter()
             .map(|add| {
                 let pending = serde_json::to_value(&add).map_err(|e| {
@@ -213,6 +151,10 @@ impl DeltaTables {
         store.block_on(async {
             let table = open::open_table(store, &url).await?;
             let exists = table.version().is_some();
+            if exists {
+                schema_check::writable(&table, settings.mode != DeltaMode::Append)
+                    .map_err(|cause| table_error(&url, "checking the table", cause))?;
+            }
             let result = match settings.mode {
                 // the increment's merges are done; the last carried the
                 // watermark unless it was empty
@@ -316,20 +258,12 @@ fn configuration(table: &DeltaTable) -> HashMap<String, String> {
 
 /// Which columns get statistics: the table's own settings, else the
 /// protocol's default (the first 32).
-fn stats_settings(table: &DeltaTable) -> (DataSkippingNumIndexedCols, Option<Vec<String>>) {
+pub(super) fn stats_columns(table: &DeltaTable) -> StatsColumns {
     let conf = configuration(table);
-    let indexed = match conf
-        .get("delta.dataSkippingNumIndexedCols")
-        .and_then(|v| v.parse::<i64>().ok())
-    {
-        Some(n) if n < 0 => DataSkippingNumIndexedCols::AllColumns,
-        Some(n) => DataSkippingNumIndexedCols::NumColumns(n as u64),
-        None => DataSkippingNumIndexedCols::NumColumns(32),
-    };
-    let columns = conf
-        .get("delta.dataSkippingStatsColumns")
-        .map(|v| v.split(',').map(|c| c.trim().to_string()).collect());
-    (indexed, columns)
+    StatsColumns::from_properties(
+        conf.get("delta.dataSkippingNumIndexedCols").map(String::as_str),
+        conf.get("delta.dataSkippingStatsColumns").map(String::as_str),
+    )
 }
 
 /// Rows in a data file, from its statistics.
@@ -341,7 +275,7 @@ fn records(add: &Add) -> usize {
         .map_or(0, |n| n as usize)
 }
 
-fn table_error(url: &str, what: &str, cause: Cause) -> DeltaError {
+pub(super) fn table_error(url: &str, what: &str, cause: Cause) -> DeltaError {
     DeltaError::Table {
         url: url.to_string(),
         context: Some(what.to_string()),

@@ -37,6 +37,27 @@ pub fn open_existing(store: &Store) -> Result<DeltaTable, DeltaError> {
     Ok(table)
 }
 
+/// After a commit: on the versions delta-rs writes a checkpoint at (every
+/// `delta.checkpointInterval`, 100 by default), remove log files past
+/// `delta.logRetentionDuration` unless the table turned cleanup off. Other
+/// commits list nothing.
+pub(super) async fn after_commit(table: &DeltaTable) -> Result<(), Cause> {
+    use deltalake::table::config::TablePropertiesExt as _;
+    let Some(version) = table.version() else {
+        return Ok(());
+    };
+    let snapshot = table.snapshot()?;
+    let config = snapshot.table_config();
+    if version == 0 || (version + 1) % config.checkpoint_interval().get() != 0 {
+        return Ok(());
+    }
+    if config.enable_expired_log_cleanup() {
+        let n = deltalake::checkpoints::cleanup_metadata(table, None).await?;
+        tracing::debug!(table = %table.table_url(), version, removed = n, "expired log files removed after a checkpoint");
+    }
+    Ok(())
+}
+
 fn failed(table: &DeltaTable, context: &str, e: DeltaTableError) -> DeltaError {
     DeltaError::Table {
         url: table.table_url().to_string(),

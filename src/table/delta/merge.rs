@@ -11,7 +11,7 @@ use deltalake::DeltaTable;
 use deltalake::datafusion::prelude::SessionContext;
 use deltalake::delta_datafusion::create_session_state_with_spill_config;
 
-use super::commit::{append, props, quote_ident, take_rows};
+use super::commit::{props, quote_ident, take_rows};
 use super::{Cause, DeltaBatch, DeltaSettings};
 
 /// Memory a merge's join and sort may hold before DataFusion spills to disk.
@@ -20,12 +20,8 @@ const MERGE_MEMORY: usize = 256 << 20;
 /// Rows per row group of the files a merge rewrites.
 const MERGE_ROW_GROUP: usize = 131_072;
 
-/// Upserts `b` into `table` (creating it on the first flush).
-pub async fn upsert(
-    table: DeltaTable,
-    s: &DeltaSettings,
-    b: &DeltaBatch<'_>,
-) -> Result<DeltaTable, Cause> {
+/// The flush's rows to merge: checked keys, the last row of each key.
+fn deduped(b: &DeltaBatch<'_>) -> Result<RecordBatch, Cause> {
     if b.keys.is_empty() {
         return Err(Cause::Refused(format!(
             "mode 'merge' needs key_properties, and the SCHEMA message of stream '{}' has none; \
@@ -46,18 +42,31 @@ pub async fn upsert(
         }
     }
     let all = arrow_select::concat::concat_batches(&schema, &b.batches)?;
-    let rows = last_per_key(&all, b.keys)?;
+    last_per_key(&all, b.keys)
+}
+
+/// The rows of a merge into a table that does not exist yet: written as
+/// plain data files (deleted rows left out with `hard_delete`).
+pub fn first_rows(s: &DeltaSettings, b: &DeltaBatch<'_>) -> Result<RecordBatch, Cause> {
+    let rows = deduped(b)?;
+    match rows.schema().index_of(&s.deleted_at_column) {
+        Ok(_) if s.hard_delete => without_deleted(&rows, &s.deleted_at_column),
+        _ => Ok(rows),
+    }
+}
+
+/// Upserts `b` into `table`, which exists.
+pub async fn upsert(
+    table: DeltaTable,
+    s: &DeltaSettings,
+    b: &DeltaBatch<'_>,
+) -> Result<DeltaTable, Cause> {
+    let rows = deduped(b)?;
+    let schema = rows.schema();
     let deleted = schema
         .index_of(&s.deleted_at_column)
         .ok()
         .map(|_| s.deleted_at_column.clone());
-    if table.version().is_none() {
-        let first = match (&deleted, s.hard_delete) {
-            (Some(col), true) => without_deleted(&rows, col)?,
-            _ => rows,
-        };
-        return append(table, s, vec![first], props(b), false).await;
-    }
     let ctx = SessionContext::new();
     let df = ctx.read_batch(rows)?;
     let on = b
@@ -77,18 +86,14 @@ pub async fn upsert(
         .with_merge_schema(true)
         .with_session_state(std::sync::Arc::new(state))
         .with_commit_properties(props(b));
-    if let Some(wp) = &s.writer_properties {
-        // a rewrite holds each open file's row group in memory: keep it small
-        let rows = wp
-            .max_row_group_row_count()
-            .unwrap_or(MERGE_ROW_GROUP)
-            .min(MERGE_ROW_GROUP);
-        let wp = wp
-            .clone()
-            .into_builder()
-            .set_max_row_group_row_count(Some(rows));
-        m = m.with_writer_properties(wp.build());
-    }
+    // a rewrite holds each open file's row group in memory: keep it small
+    let wp = s.encoder.parquet_properties();
+    let rows = wp
+        .max_row_group_row_count()
+        .unwrap_or(MERGE_ROW_GROUP)
+        .min(MERGE_ROW_GROUP);
+    let wp = wp.into_builder().set_max_row_group_row_count(Some(rows));
+    m = m.with_writer_properties(wp.build());
     if let (Some(col), true) = (&deleted, s.hard_delete) {
         let pred = format!("source.{} IS NOT NULL", quote_ident(col));
         m = m.when_matched_delete(|d| d.predicate(pred))?;

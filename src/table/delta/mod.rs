@@ -21,12 +21,15 @@ use crate::storage::{Location, Store};
 
 mod commit;
 mod copy;
+mod data_files;
 pub mod maintenance;
 mod merge;
 mod open;
 mod schema_check;
 mod shard;
+pub mod stats;
 pub mod types;
+mod write;
 
 pub use open::{open_table, table_url};
 
@@ -61,8 +64,9 @@ pub struct DeltaSettings {
     pub single_table: bool,
     /// Name of the `_sdc_deleted_at` column after header renaming.
     pub deleted_at_column: String,
-    /// Parquet settings of data files (codec, row groups).
-    pub writer_properties: Option<deltalake::parquet::file::properties::WriterProperties>,
+    /// How data files are encoded (codec, row groups): the plain-file
+    /// path's own Parquet encoder.
+    pub encoder: crate::format::Encoder,
     /// Full copies (`inlet export`): data files are written as rows arrive
     /// and a copy is one commit, made by [`Table::complete_copy`].
     pub copy: bool,
@@ -106,6 +110,16 @@ pub enum Cause {
     /// The rows or settings do not fit the table; the message says what to do.
     #[error("{0}")]
     Refused(String),
+    /// Another writer committed first and nothing of this commit is in the
+    /// table: it may be built again on the table as it is now.
+    #[error("another writer committed first: {0}")]
+    Conflict(String),
+    /// A data file could not be encoded.
+    #[error("{0}")]
+    Format(#[from] crate::format::FormatError),
+    /// A data file could not be stored.
+    #[error("{0}")]
+    Storage(#[from] crate::storage::StorageError),
 }
 
 impl From<DeltaTableError> for Cause {
@@ -125,8 +139,10 @@ impl Cause {
     /// metadata, or took the version): redo the commit against the table as
     /// it is now. delta-rs retries only commits that do not conflict.
     pub fn is_conflict(&self) -> bool {
-        let Cause::Delta(e) = self else {
-            return false;
+        let e = match self {
+            Cause::Conflict(_) => return true,
+            Cause::Delta(e) => e,
+            _ => return false,
         };
         matches!(
             **e,
@@ -170,12 +186,22 @@ pub struct DeltaTables {
     layout: Layout,
     settings: DeltaSettings,
     tables: HashMap<String, TableRun>,
-    /// Per stream: rows of the open batch, held until its commit.
+    /// Per stream: rows of the open batch of a merge, held until its commit.
     held: HashMap<String, Vec<RecordBatch>>,
-    /// Per stream: the open data files of a full copy.
-    copies: HashMap<String, copy::CopyFiles>,
+    /// Per stream: the data files being written (a flush, or a copy's part).
+    open_files: HashMap<String, OpenFiles>,
+    /// Per stream: which columns are worth a Parquet dictionary.
+    hints: HashMap<String, crate::format::DictionaryHints>,
     /// Per stream: the source's columns of a full copy begun here.
     copy_schemas: HashMap<String, arrow_schema::SchemaRef>,
+}
+
+/// A stream's data files being written, with the rows' schema (as Delta
+/// holds it, partition columns included) and their count.
+struct OpenFiles {
+    files: data_files::DataFiles,
+    schema: arrow_schema::SchemaRef,
+    rows: usize,
 }
 
 /// One batch for a Delta table.
@@ -184,14 +210,29 @@ struct DeltaBatch<'a> {
     stream: &'a str,
     /// Key columns (merge mode).
     keys: &'a [String],
-    /// The rows.
+    /// Merge mode: the rows, held for the merge.
     batches: Vec<RecordBatch>,
+    /// The data files written (merge mode: the first merge, into no table).
+    adds: Vec<deltalake::kernel::Add>,
+    /// The rows' schema as Delta holds it.
+    schema: Option<arrow_schema::SchemaRef>,
+    /// Rows in `adds`.
+    rows: usize,
     /// The STATE this commit makes durable, stored in the commit.
     state: Option<Value>,
 }
 
 /// Commits redone after a conflicting concurrent commit.
-const CONFLICT_ATTEMPTS: usize = 10;
+const CONFLICT_ATTEMPTS: u32 = 60;
+
+/// A pause before commit attempt `attempt` + 1: doubling from 20 ms up to
+/// 1.3 s, times a random factor in [0.5, 1.5) so that writers that collided
+/// do not collide again in step.
+fn backoff(attempt: u32) -> std::time::Duration {
+    let base = 20u64 << attempt.min(6);
+    let jitter = (uuid::Uuid::new_v4().as_u128() % 1000) as u64;
+    std::time::Duration::from_millis(base * (500 + jitter) / 1000)
+}
 
 impl DeltaTables {
     /// Tables under `store`'s destination, in the folders `layout` names.
@@ -203,14 +244,15 @@ impl DeltaTables {
             settings,
             tables: HashMap::new(),
             held: HashMap::new(),
-            copies: HashMap::new(),
+            open_files: HashMap::new(),
+            hints: HashMap::new(),
             copy_schemas: HashMap::new(),
         }
     }
 
     /// Commits one batch; returns the commit (for progress).
     fn write(&mut self, table_dir: &str, b: DeltaBatch<'_>) -> Result<Vec<Written>, DeltaError> {
-        let rows: usize = b.batches.iter().map(RecordBatch::num_rows).sum();
+        let rows = b.rows + b.batches.iter().map(RecordBatch::num_rows).sum::<usize>();
         let store = self.store.clone();
         let settings = self.settings.clone();
         let mut attempt = 0;
@@ -220,20 +262,29 @@ impl DeltaTables {
             let table = run.take_table()?;
             match store.block_on(commit::commit(table, run, &settings, &b, &url)) {
                 Ok((table, files)) => {
+                    store
+                        .block_on(maintenance::after_commit(&table))
+                        .map_err(|cause| DeltaError::Table {
+                            url: url.clone(),
+                            context: Some("cleaning up expired log files".into()),
+                            cause,
+                        })?;
                     if reuse_handle(&store) {
                         run.table = Some(table);
                     }
                     if b.state.is_some() {
                         run.last_state = b.state.clone();
                     }
-                    tracing::debug!(stream = %b.stream, table = %url, rows, "delta commit");
+                    tracing::debug!(stream = %b.stream, table = %url, rows, attempt, "delta commit");
                     return Ok(files);
                 }
                 // the handle was taken: the next use reloads the table, and
                 // the run's flags (replaced, partitions, state) stay
                 Err(cause) if cause.is_conflict() && attempt + 1 < CONFLICT_ATTEMPTS => {
                     attempt += 1;
-                    tracing::info!(stream = %b.stream, table = %url, attempt, "concurrent commit; retrying: {cause}");
+                    let pause = backoff(attempt);
+                    tracing::debug!(stream = %b.stream, table = %url, attempt, ?pause, "concurrent commit; retrying: {cause}");
+                    std::thread::sleep(pause);
                 }
                 Err(cause) => {
                     return Err(DeltaError::Table {
@@ -244,6 +295,78 @@ impl DeltaTables {
                 }
             }
         }
+    }
+
+    /// Encodes `batches` into the stream's open data files (opened on the
+    /// first rows, with the table's statistics settings).
+    fn write_rows(
+        &mut self,
+        names: &TableNames,
+        batches: Vec<RecordBatch>,
+    ) -> Result<(), DeltaError> {
+        for b in batches.into_iter().filter(|b| b.num_rows() > 0) {
+            let rows = types::to_delta(&b, &types::delta_schema(&b.schema()))?;
+            if !self.open_files.contains_key(&names.stream) {
+                let files = self.start_files(names)?;
+                self.open_files.insert(
+                    names.stream.clone(),
+                    OpenFiles {
+                        files,
+                        schema: rows.schema(),
+                        rows: 0,
+                    },
+                );
+            }
+            let hints = self.hints.entry(names.stream.clone()).or_default();
+            let (store, dir) = (&self.store, self.layout.table_dir(names));
+            if let Some(open) = self.open_files.get_mut(&names.stream) {
+                open.files
+                    .write(store, &rows, hints)
+                    .map_err(|cause| copy::table_error(&dir, "writing a data file", cause))?;
+                open.rows += rows.num_rows();
+            }
+        }
+        Ok(())
+    }
+
+    fn start_files(&mut self, names: &TableNames) -> Result<data_files::DataFiles, DeltaError> {
+        let dir = self.layout.table_dir(names);
+        let run = self.open(&dir)?;
+        let columns = run
+            .table
+            .as_ref()
+            .map(copy::stats_columns)
+            .unwrap_or_default();
+        let files_dir = match self.settings.single_table {
+            true => "",
+            false => dir.as_str(),
+        };
+        Ok(data_files::DataFiles::new(
+            files_dir,
+            &self.settings.partition_columns,
+            &self.settings.encoder,
+            columns,
+            self.settings.target_file_size,
+        ))
+    }
+
+    /// Finishes the stream's open data files: their `add` actions, the
+    /// rows' schema and count (`None` when no rows came).
+    fn close_rows(
+        &mut self,
+        names: &TableNames,
+    ) -> Result<Option<(Vec<deltalake::kernel::Add>, arrow_schema::SchemaRef, usize)>, DeltaError>
+    {
+        let Some(open) = self.open_files.remove(&names.stream) else {
+            return Ok(None);
+        };
+        let hints = self.hints.entry(names.stream.clone()).or_default();
+        let dir = self.layout.table_dir(names);
+        let adds = open
+            .files
+            .close(&self.store, hints)
+            .map_err(|cause| copy::table_error(&dir, "closing a data file", cause))?;
+        Ok(Some((adds, open.schema, open.rows)))
     }
 
     /// Records `state` in every table of the run whose last commit carries an
@@ -413,10 +536,10 @@ impl Table for DeltaTables {
             stream: names.stream.clone(),
             source,
         };
-        if self.copies_files() {
-            return self.copy_rows(names, batches).map_err(delta);
+        if self.settings.mode != DeltaMode::Merge {
+            return self.write_rows(names, batches).map_err(delta);
         }
-        // delta-rs takes a commit's rows at once (an increment's wait for its merge)
+        // delta-rs merges a flush's rows at once: they wait for the commit
         let batches = self.held_form(batches).map_err(delta)?;
         self.held
             .entry(names.stream.clone())
@@ -432,22 +555,40 @@ impl Table for DeltaTables {
         };
         if self.copies_files() {
             // a part boundary of a copy: its files are closed, committed later
-            self.copy_rows(c.names, c.batches).map_err(delta)?;
+            self.write_rows(c.names, c.batches).map_err(delta)?;
             return self.copy_close(c.names).map_err(delta);
         }
-        let mut batches = self.held.remove(&c.names.stream).unwrap_or_default();
-        batches.extend(self.held_form(c.batches).map_err(delta)?);
-        let batches = commit::unmarked(batches).map_err(|e| TableError::Delta {
-            stream: c.names.stream.clone(),
-            source: e.into(),
-        })?;
         let dir = self.layout.table_dir(c.names);
-        let b = DeltaBatch {
+        let mut b = DeltaBatch {
             stream: &c.names.stream,
             keys: c.keys,
-            batches,
+            batches: Vec::new(),
+            adds: Vec::new(),
+            schema: None,
+            rows: 0,
             state: c.state,
         };
+        if self.settings.mode == DeltaMode::Merge {
+            let mut batches = self.held.remove(&c.names.stream).unwrap_or_default();
+            batches.extend(self.held_form(c.batches).map_err(delta)?);
+            b.schema = batches.first().map(RecordBatch::schema);
+            b.batches = batches;
+            let new_table = self.open(&dir).map_err(delta)?.table.as_ref().is_some_and(|t| t.version().is_none());
+            if new_table && !b.batches.is_empty() {
+                // the first merge into no table: its rows become plain data files
+                let rows = merge::first_rows(&self.settings, &b)
+                    .map_err(|cause| delta(copy::table_error(&dir, "preparing the first merge", cause)))?;
+                self.write_rows(c.names, vec![rows]).map_err(delta)?;
+                if let Some((adds, _, n)) = self.close_rows(c.names).map_err(delta)? {
+                    (b.adds, b.rows) = (adds, n);
+                }
+            }
+        } else {
+            self.write_rows(c.names, c.batches).map_err(delta)?;
+            if let Some((adds, schema, rows)) = self.close_rows(c.names).map_err(delta)? {
+                (b.adds, b.schema, b.rows) = (adds, Some(schema), rows);
+            }
+        }
         self.write(&dir, b).map_err(delta)
     }
 
@@ -540,7 +681,12 @@ mod tests {
             target_file_size: None,
             single_table: false,
             deleted_at_column: "_sdc_deleted_at".into(),
-            writer_properties: None,
+            encoder: crate::format::Encoder {
+                format: crate::format::FileFormat::Parquet,
+                codec: crate::format::Codec::Snappy,
+                row_group_size: 1024,
+                delimiter: b',',
+            },
             copy: false,
         }
     }
