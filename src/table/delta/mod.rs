@@ -278,8 +278,9 @@ impl DeltaTables {
                     tracing::debug!(stream = %b.stream, table = %url, rows, attempt, "delta commit");
                     return Ok(files);
                 }
-                // the handle was taken: the next use reloads the table, and
-                // the run's flags (replaced, partitions, state) stay
+                // the handle was taken (a conflict may have left the table as it
+                // is now): the next use reloads it if needed, and the run's flags
+                // (replaced, partitions, state) stay
                 Err(cause) if cause.is_conflict() && attempt + 1 < CONFLICT_ATTEMPTS => {
                     attempt += 1;
                     let pause = backoff(attempt);

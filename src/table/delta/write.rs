@@ -65,6 +65,10 @@ pub(super) async fn commit_files(
                 tracing::info!(table = %table.table_url(), "the commit that reported an error is in the table: {e}");
             }
             Ok(()) if e.is_conflict() || before.is_none() => {
+                // the retry builds on the table as it is now, without loading it again
+                if table.version().is_some() {
+                    run.table = Some(table);
+                }
                 return Err(Cause::Conflict(e.to_string()));
             }
             Ok(()) | Err(deltalake::DeltaTableError::NotATable(_)) => return Err(e),
@@ -197,7 +201,10 @@ async fn commit_once(
     Ok(())
 }
 
-/// The table's first commit: its schema, partition columns and files.
+/// The table's first commit: protocol, schema, partition columns and
+/// files, as one `WRITE` (what delta-rs' write commits for a new table).
+/// The protocol is reader 1 / writer 2 unless a timestamp without time
+/// zone needs `timestampNtz` (reader 3 / writer 7).
 async fn create(
     table: &DeltaTable,
     schema: &SchemaRef,
@@ -206,17 +213,42 @@ async fn create(
     s: &DeltaSettings,
 ) -> Result<(), Cause> {
     use deltalake::kernel::engine::arrow_conversion::TryIntoKernel as _;
-    use deltalake::operations::create::CreateBuilder;
     let columns: deltalake::kernel::StructType = schema.as_ref().try_into_kernel()?;
-    CreateBuilder::new()
-        .with_log_store(table.log_store())
-        .with_columns(columns.fields().cloned())
-        .with_partition_columns(s.partition_columns.clone())
-        .with_save_mode(SaveMode::ErrorIfExists)
-        .with_commit_properties(props.with_max_retries(0))
-        .with_actions(adds.into_iter().map(Action::Add))
+    let protocol = match schema.fields().iter().any(|f| has_ntz(f.data_type())) {
+        true => serde_json::json!({"minReaderVersion": 3, "minWriterVersion": 7,
+            "readerFeatures": ["timestampNtz"], "writerFeatures": ["timestampNtz"]}),
+        false => serde_json::json!({"minReaderVersion": 1, "minWriterVersion": 2}),
+    };
+    let protocol = serde_json::from_value(protocol)
+        .map_err(|e| Cause::Refused(format!("building the protocol action: {e}")))?;
+    let metadata = deltalake::kernel::new_metadata(
+        &columns,
+        &s.partition_columns,
+        std::iter::empty::<(String, String)>(),
+    )
+    .map_err(deltalake::DeltaTableError::from)?;
+    let mut actions = vec![Action::Protocol(protocol), Action::Metadata(metadata)];
+    actions.extend(adds.into_iter().map(Action::Add));
+    let op = DeltaOperation::Write {
+        mode: SaveMode::Append,
+        partition_by: (!s.partition_columns.is_empty()).then(|| s.partition_columns.clone()),
+        predicate: None,
+    };
+    CommitBuilder::from(props.with_max_retries(0))
+        .with_actions(actions)
+        .build(None, table.log_store(), op)
         .await?;
     Ok(())
+}
+
+fn has_ntz(t: &arrow_schema::DataType) -> bool {
+    use arrow_schema::DataType as D;
+    match t {
+        D::Timestamp(_, None) => true,
+        D::List(f) | D::LargeList(f) => has_ntz(f.data_type()),
+        D::Struct(fs) => fs.iter().any(|f| has_ntz(f.data_type())),
+        _ => false,
+    }
 }
 
 /// The distinct partitions of `adds`, values in column order.
