@@ -71,6 +71,7 @@ pub(super) async fn commit(
                 adds: b.adds.clone(),
                 schema: &schema,
                 meta: meta(b),
+                merge: None,
             };
             write::commit_files(table, run, s, files).await?
         }
@@ -125,7 +126,7 @@ pub(super) fn take_rows(batch: &RecordBatch, rows: &[u32]) -> Result<RecordBatch
 }
 
 /// The commit just made, as one entry for progress counting (files = commits).
-fn added_files(table: &DeltaTable, before: Option<u64>, url: &str, rows: usize) -> Vec<Written> {
+pub(super) fn added_files(table: &DeltaTable, before: Option<u64>, url: &str, rows: usize) -> Vec<Written> {
     let after = table.version();
     if after == before {
         return Vec::new();

@@ -82,25 +82,39 @@ impl DataFiles {
             return Ok(());
         }
         for (hive, values, rows) in self.split(batch)? {
-            let i = match self.index.get(&hive) {
-                Some(&i) => i,
-                None => {
-                    if self.open.len() >= OPEN_FILES {
-                        self.finish_biggest(store, hints)?;
-                    }
-                    let file = self.encoder.open(&rows, hints)?;
-                    self.index.insert(hive.clone(), self.open.len());
-                    self.open.push(OpenFile { hive, values, file });
-                    self.open.len() - 1
+            self.write_partition(store, hive, values, &rows, hints)?;
+        }
+        Ok(())
+    }
+
+    /// Encodes `rows` (without partition columns) into the file of the
+    /// partition at `hive` with partition `values`.
+    pub(super) fn write_partition(
+        &mut self,
+        store: &Store,
+        hive: String,
+        values: HashMap<String, Option<String>>,
+        rows: &RecordBatch,
+        hints: &mut DictionaryHints,
+    ) -> Result<(), Cause> {
+        let i = match self.index.get(&hive) {
+            Some(&i) => i,
+            None => {
+                if self.open.len() >= OPEN_FILES {
+                    self.finish_biggest(store, hints)?;
                 }
-            };
-            self.open[i].file.write(&rows)?;
-            if self
-                .target
-                .is_some_and(|t| self.open[i].file.size() as u64 >= t)
-            {
-                self.finish(store, i, hints)?;
+                let file = self.encoder.open(rows, hints)?;
+                self.index.insert(hive.clone(), self.open.len());
+                self.open.push(OpenFile { hive, values, file });
+                self.open.len() - 1
             }
+        };
+        self.open[i].file.write(rows)?;
+        if self
+            .target
+            .is_some_and(|t| self.open[i].file.size() as u64 >= t)
+        {
+            self.finish(store, i, hints)?;
         }
         Ok(())
     }

@@ -21,7 +21,7 @@ const MERGE_MEMORY: usize = 256 << 20;
 const MERGE_ROW_GROUP: usize = 131_072;
 
 /// The flush's rows to merge: checked keys, the last row of each key.
-fn deduped(b: &DeltaBatch<'_>) -> Result<RecordBatch, Cause> {
+pub(super) fn deduped(b: &DeltaBatch<'_>) -> Result<RecordBatch, Cause> {
     if b.keys.is_empty() {
         return Err(Cause::Refused(format!(
             "mode 'merge' needs key_properties, and the SCHEMA message of stream '{}' has none; \
@@ -48,7 +48,14 @@ fn deduped(b: &DeltaBatch<'_>) -> Result<RecordBatch, Cause> {
 /// The rows of a merge into a table that does not exist yet: written as
 /// plain data files (deleted rows left out with `hard_delete`).
 pub fn first_rows(s: &DeltaSettings, b: &DeltaBatch<'_>) -> Result<RecordBatch, Cause> {
-    let rows = deduped(b)?;
+    without_hard_deleted(s, deduped(b)?)
+}
+
+/// `rows` without those whose `_sdc_deleted_at` is set, with `hard_delete`.
+pub(super) fn without_hard_deleted(
+    s: &DeltaSettings,
+    rows: RecordBatch,
+) -> Result<RecordBatch, Cause> {
     match rows.schema().index_of(&s.deleted_at_column) {
         Ok(_) if s.hard_delete => without_deleted(&rows, &s.deleted_at_column),
         _ => Ok(rows),

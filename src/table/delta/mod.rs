@@ -24,6 +24,7 @@ mod copy;
 mod data_files;
 pub mod maintenance;
 mod merge;
+mod merge_files;
 mod open;
 mod schema_check;
 mod shard;
@@ -163,7 +164,7 @@ impl DeltaSettings {
             stores_state: true,
             versions: true,
             needs_keys: self.mode == DeltaMode::Merge,
-            rows_early: self.copy,
+            rows_early: true,
         }
     }
 }
@@ -262,20 +263,8 @@ impl DeltaTables {
             let table = run.take_table()?;
             match store.block_on(commit::commit(table, run, &settings, &b, &url)) {
                 Ok((table, files)) => {
-                    store
-                        .block_on(maintenance::after_commit(&table))
-                        .map_err(|cause| DeltaError::Table {
-                            url: url.clone(),
-                            context: Some("cleaning up expired log files".into()),
-                            cause,
-                        })?;
-                    if reuse_handle(&store) {
-                        run.table = Some(table);
-                    }
-                    if b.state.is_some() {
-                        run.last_state = b.state.clone();
-                    }
                     tracing::debug!(stream = %b.stream, table = %url, rows, attempt, "delta commit");
+                    self.committed(table_dir, table, b.state.as_ref())?;
                     return Ok(files);
                 }
                 // the handle was taken (a conflict may have left the table as it
@@ -296,6 +285,35 @@ impl DeltaTables {
                 }
             }
         }
+    }
+
+    /// After a commit: expired log files go (at checkpoints), the handle is
+    /// kept for the next commit, and the table's STATE is known.
+    fn committed(
+        &mut self,
+        table_dir: &str,
+        table: DeltaTable,
+        state: Option<&Value>,
+    ) -> Result<(), DeltaError> {
+        let store = self.store.clone();
+        let run = self
+            .tables
+            .get_mut(table_dir)
+            .ok_or_else(|| DeltaError::Location(format!("table {table_dir} vanished")))?;
+        store
+            .block_on(maintenance::after_commit(&table))
+            .map_err(|cause| DeltaError::Table {
+                url: run.url.clone(),
+                context: Some("cleaning up expired log files".into()),
+                cause,
+            })?;
+        if reuse_handle(&store) {
+            run.table = Some(table);
+        }
+        if let Some(state) = state {
+            run.last_state = Some(state.clone());
+        }
+        Ok(())
     }
 
     /// Encodes `batches` into the stream's open data files (opened on the
@@ -574,7 +592,11 @@ impl Table for DeltaTables {
             batches.extend(self.held_form(c.batches).map_err(delta)?);
             b.schema = batches.first().map(RecordBatch::schema);
             b.batches = batches;
-            let new_table = self.open(&dir).map_err(delta)?.table.as_ref().is_some_and(|t| t.version().is_none());
+            let run = self.open(&dir).map_err(delta)?;
+            let new_table = run.table.as_ref().is_some_and(|t| t.version().is_none());
+            if !new_table && !b.batches.is_empty() {
+                return self.merge_into(&dir, b).map_err(delta);
+            }
             if new_table && !b.batches.is_empty() {
                 // the first merge into no table: its rows become plain data files
                 let rows = merge::first_rows(&self.settings, &b)
@@ -812,6 +834,33 @@ mod tests {
         commit(&mut t, "orders", &[1, 2], None);
         commit(&mut t, "orders", &[2, 3, 3], None);
         assert_eq!(read(&store, "orders").1, vec![1, 2, 3]);
+    }
+
+    #[test]
+    fn a_merge_rewrites_only_the_files_that_hold_its_keys() {
+        let store = memory();
+        let mut t = tables(&store, DeltaMode::Merge);
+        commit(&mut t, "orders", &[1, 2, 3], None);
+        commit(&mut t, "orders", &[10, 11, 12], None);
+        commit(&mut t, "orders", &[20, 21], None);
+        let files = |store: &Store| {
+            let url = table_url(store, "orders").unwrap();
+            let table = store.block_on(open_table(store, &url)).unwrap();
+            let mut f = table.get_file_uris().unwrap().collect::<Vec<_>>();
+            f.sort();
+            f
+        };
+        let before = files(&store);
+        assert_eq!(before.len(), 3);
+        // key 11 is in the second file only (by its statistics, then by its rows); 30 is new;
+        // 5 is inside no file's key range, 15 inside none either
+        commit(&mut t, "orders", &[11, 30, 5, 15], None);
+        let after = files(&store);
+        assert_eq!(read(&store, "orders").1, vec![1, 2, 3, 5, 10, 11, 12, 15, 20, 21, 30]);
+        let kept: Vec<_> = before.iter().filter(|f| after.contains(f)).collect();
+        assert_eq!(kept.len(), 2, "the first and third files are untouched: {after:?}");
+        // the rewritten file and the flush's new file
+        assert_eq!(after.len(), 4, "{after:?}");
     }
 
     #[test]

@@ -14,7 +14,7 @@ use std::collections::HashSet;
 use arrow_schema::SchemaRef;
 use deltalake::DeltaTable;
 use deltalake::kernel::transaction::{CommitBuilder, CommitProperties};
-use deltalake::kernel::{Action, Add, MetadataExt as _};
+use deltalake::kernel::{Action, Add, MetadataExt as _, Remove};
 use deltalake::protocol::{DeltaOperation, SaveMode};
 use serde_json::Value;
 
@@ -26,6 +26,8 @@ pub(super) struct Files<'a> {
     pub adds: Vec<Add>,
     pub schema: &'a SchemaRef,
     pub meta: Vec<(&'static str, Value)>,
+    /// A merge: the files it rewrote, and its operation.
+    pub merge: Option<(Vec<Remove>, DeltaOperation)>,
 }
 
 /// Commits `f` to `table` as the load's mode says; returns the table at
@@ -55,7 +57,12 @@ pub(super) async fn commit_files(
         };
         (create(&table, f.schema, f.adds, props, s).await, replaced)
     } else {
-        let (actions, op, replaced) = plan(&table, run, s, f.adds, f.schema, partition_by)?;
+        let (mut actions, mut op, replaced) =
+            plan(&table, run, s, f.adds, f.schema, partition_by)?;
+        if let Some((removes, merge)) = f.merge {
+            actions.extend(removes.into_iter().map(Action::Remove));
+            op = merge;
+        }
         (commit_once(&table, actions, op, props).await, replaced)
     };
     if let Err(e) = result {
