@@ -320,7 +320,8 @@ impl FileEncoder {
     /// Completes the file: its rows and bytes. A Parquet file teaches the
     /// table's `hints`.
     pub fn finish(self, hints: &mut DictionaryHints) -> Result<(usize, Bytes), FormatError> {
-        self.finish_parquet(hints).map(|(rows, bytes, _)| (rows, bytes))
+        self.finish_parquet(hints)
+            .map(|(rows, bytes, _)| (rows, bytes))
     }
 
     /// [`FileEncoder::finish`], with a Parquet file's footer (for Delta's statistics).

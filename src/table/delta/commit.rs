@@ -126,7 +126,12 @@ pub(super) fn take_rows(batch: &RecordBatch, rows: &[u32]) -> Result<RecordBatch
 }
 
 /// The commit just made, as one entry for progress counting (files = commits).
-pub(super) fn added_files(table: &DeltaTable, before: Option<u64>, url: &str, rows: usize) -> Vec<Written> {
+pub(super) fn added_files(
+    table: &DeltaTable,
+    before: Option<u64>,
+    url: &str,
+    rows: usize,
+) -> Vec<Written> {
     let after = table.version();
     if after == before {
         return Vec::new();

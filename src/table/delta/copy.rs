@@ -261,8 +261,10 @@ fn configuration(table: &DeltaTable) -> HashMap<String, String> {
 pub(super) fn stats_columns(table: &DeltaTable) -> StatsColumns {
     let conf = configuration(table);
     StatsColumns::from_properties(
-        conf.get("delta.dataSkippingNumIndexedCols").map(String::as_str),
-        conf.get("delta.dataSkippingStatsColumns").map(String::as_str),
+        conf.get("delta.dataSkippingNumIndexedCols")
+            .map(String::as_str),
+        conf.get("delta.dataSkippingStatsColumns")
+            .map(String::as_str),
     )
 }
 

@@ -8,9 +8,9 @@
 use std::collections::HashMap;
 
 use arrow_array::RecordBatch;
+use delta_kernel::expressions::Scalar;
 use deltalake::kernel::Add;
 use deltalake::kernel::scalars::ScalarExt;
-use delta_kernel::expressions::Scalar;
 
 use super::Cause;
 use super::stats::{StatsColumns, stats_json};
@@ -152,7 +152,8 @@ impl DataFiles {
             self.index.insert(moved.hive.clone(), i);
         }
         let (_, bytes, meta) = f.file.finish_parquet(hints)?;
-        let meta = meta.ok_or_else(|| Cause::Refused("a Delta data file must be Parquet".into()))?;
+        let meta =
+            meta.ok_or_else(|| Cause::Refused("a Delta data file must be Parquet".into()))?;
         let name = format!(
             "part-{:05}-{}-c000{}.parquet",
             self.next_part,

@@ -29,8 +29,8 @@ use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use serde_json::Value;
 
 use super::data_files::DataFiles;
-use super::{Cause, DeltaBatch, DeltaError, DeltaTables, commit, copy, merge, schema_check, write};
 use super::stats::StatsColumns;
+use super::{Cause, DeltaBatch, DeltaError, DeltaTables, commit, copy, merge, schema_check, write};
 use crate::format::{DictionaryHints, Encoder};
 use crate::storage::Store;
 
@@ -101,7 +101,9 @@ pub(super) fn merge(
         replaced: 0,
     };
     for f in snapshot.log_data().iter() {
-        let stats = f.stats().and_then(|s| serde_json::from_str::<Value>(&s).ok());
+        let stats = f
+            .stats()
+            .and_then(|s| serde_json::from_str::<Value>(&s).ok());
         if !first.may_hold(stats.as_ref(), &keys[0]) {
             continue;
         }
@@ -126,7 +128,10 @@ pub(super) fn merge(
         if !any {
             continue;
         }
-        let hive = path.rsplit_once('/').map(|(d, _)| d.to_string()).unwrap_or_default();
+        let hive = path
+            .rsplit_once('/')
+            .map(|(d, _)| d.to_string())
+            .unwrap_or_default();
         let values = f.partition_values_map();
         let mut files = DataFiles::new(
             t.dir,
@@ -176,7 +181,10 @@ pub(super) fn operation(keys: &[String], hard_delete: Option<&str>) -> DeltaOper
     };
     let mut matched = Vec::new();
     if let Some(col) = hard_delete {
-        matched.push(pred("delete", Some(format!("source.{} IS NOT NULL", quote_ident(col)))));
+        matched.push(pred(
+            "delete",
+            Some(format!("source.{} IS NOT NULL", quote_ident(col))),
+        ));
     }
     matched.push(pred("update", None));
     let insert = hard_delete.map(|c| format!("source.{} IS NULL", quote_ident(c)));
@@ -205,7 +213,10 @@ fn reader(
     if let Some(keys) = keys {
         let schema = b.parquet_schema();
         let leaves: Vec<usize> = (0..schema.num_columns())
-            .filter(|&i| keys.iter().any(|k| schema.column(i).path().parts()[0] == *k))
+            .filter(|&i| {
+                keys.iter()
+                    .any(|k| schema.column(i).path().parts()[0] == *k)
+            })
             .collect();
         let mask = ProjectionMask::leaves(schema, leaves);
         b = b.with_projection(mask);
@@ -220,9 +231,9 @@ fn parquet_error(e: parquet::errors::ParquetError) -> Cause {
 fn columns(b: &RecordBatch, keys: &[String]) -> Result<Vec<ArrayRef>, Cause> {
     keys.iter()
         .map(|k| {
-            b.column_by_name(k)
-                .cloned()
-                .ok_or_else(|| Cause::Refused(format!("key property '{k}' is not a column of the stream")))
+            b.column_by_name(k).cloned().ok_or_else(|| {
+                Cause::Refused(format!("key property '{k}' is not a column of the stream"))
+            })
         })
         .collect()
 }
@@ -306,7 +317,12 @@ impl FirstKey {
                 FirstKey::Ints(v)
             }
             DataType::Utf8 => {
-                let mut v: Vec<String> = c.as_string::<i32>().iter().flatten().map(String::from).collect();
+                let mut v: Vec<String> = c
+                    .as_string::<i32>()
+                    .iter()
+                    .flatten()
+                    .map(String::from)
+                    .collect();
                 v.sort_unstable();
                 FirstKey::Texts(v)
             }
@@ -361,8 +377,8 @@ impl DeltaTables {
             cause,
         };
         let rows = merge::deduped(&b).map_err(|c| fail(dir, c))?;
-        let insert = merge::without_hard_deleted(&self.settings, rows.clone())
-            .map_err(|c| fail(dir, c))?;
+        let insert =
+            merge::without_hard_deleted(&self.settings, rows.clone()).map_err(|c| fail(dir, c))?;
         let schema = rows.schema();
         let (store, settings) = (self.store.clone(), self.settings.clone());
         let hard = (settings.hard_delete && schema.index_of(&settings.deleted_at_column).is_ok())
@@ -388,8 +404,8 @@ impl DeltaTables {
                 target_file_size: settings.target_file_size,
             };
             let hints = self.hints.entry(b.stream.to_string()).or_default();
-            let merged = merge(&target, &table, b.keys, &rows, &insert, hints)
-                .map_err(|c| fail(&url, c))?;
+            let merged =
+                merge(&target, &table, b.keys, &rows, &insert, hints).map_err(|c| fail(&url, c))?;
             let (read, rewritten, replaced) = (merged.read, merged.rewritten, merged.replaced);
             let before = table.version();
             let files = write::Files {

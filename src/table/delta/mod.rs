@@ -115,12 +115,24 @@ pub enum Cause {
     /// table: it may be built again on the table as it is now.
     #[error("another writer committed first: {0}")]
     Conflict(String),
-    /// A data file could not be encoded.
+    /// A data file could not be encoded (boxed, as the others: errors travel far).
     #[error("{0}")]
-    Format(#[from] crate::format::FormatError),
+    Format(#[source] Box<crate::format::FormatError>),
     /// A data file could not be stored.
     #[error("{0}")]
-    Storage(#[from] crate::storage::StorageError),
+    Storage(#[source] Box<crate::storage::StorageError>),
+}
+
+impl From<crate::format::FormatError> for Cause {
+    fn from(e: crate::format::FormatError) -> Self {
+        Cause::Format(Box::new(e))
+    }
+}
+
+impl From<crate::storage::StorageError> for Cause {
+    fn from(e: crate::storage::StorageError) -> Self {
+        Cause::Storage(Box::new(e))
+    }
 }
 
 impl From<DeltaTableError> for Cause {
@@ -599,8 +611,9 @@ impl Table for DeltaTables {
             }
             if new_table && !b.batches.is_empty() {
                 // the first merge into no table: its rows become plain data files
-                let rows = merge::first_rows(&self.settings, &b)
-                    .map_err(|cause| delta(copy::table_error(&dir, "preparing the first merge", cause)))?;
+                let rows = merge::first_rows(&self.settings, &b).map_err(|cause| {
+                    delta(copy::table_error(&dir, "preparing the first merge", cause))
+                })?;
                 self.write_rows(c.names, vec![rows]).map_err(delta)?;
                 if let Some((adds, _, n)) = self.close_rows(c.names).map_err(delta)? {
                     (b.adds, b.rows) = (adds, n);
@@ -856,9 +869,16 @@ mod tests {
         // 5 is inside no file's key range, 15 inside none either
         commit(&mut t, "orders", &[11, 30, 5, 15], None);
         let after = files(&store);
-        assert_eq!(read(&store, "orders").1, vec![1, 2, 3, 5, 10, 11, 12, 15, 20, 21, 30]);
+        assert_eq!(
+            read(&store, "orders").1,
+            vec![1, 2, 3, 5, 10, 11, 12, 15, 20, 21, 30]
+        );
         let kept: Vec<_> = before.iter().filter(|f| after.contains(f)).collect();
-        assert_eq!(kept.len(), 2, "the first and third files are untouched: {after:?}");
+        assert_eq!(
+            kept.len(),
+            2,
+            "the first and third files are untouched: {after:?}"
+        );
         // the rewritten file and the flush's new file
         assert_eq!(after.len(), 4, "{after:?}");
     }

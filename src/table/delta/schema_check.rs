@@ -23,7 +23,10 @@ pub fn table_arrow_schema(table: &DeltaTable) -> Result<Arc<Schema>, DeltaTableE
 pub fn writable(table: &DeltaTable, replaces: bool) -> Result<(), Cause> {
     let snapshot = table.snapshot()?;
     let meta = serde_json::to_value(snapshot.metadata()).unwrap_or_default();
-    let conf = meta["configuration"].as_object().cloned().unwrap_or_default();
+    let conf = meta["configuration"]
+        .as_object()
+        .cloned()
+        .unwrap_or_default();
     let refuse = |what: String| {
         Err(Cause::Refused(format!(
             "the table uses {what}, which inlet cannot honour when it writes data files; \
@@ -31,10 +34,14 @@ pub fn writable(table: &DeltaTable, replaces: bool) -> Result<(), Cause> {
              with the engine that added it"
         )))
     };
-    if let Some(mode) = conf.get("delta.columnMapping.mode").and_then(|v| v.as_str())
+    if let Some(mode) = conf
+        .get("delta.columnMapping.mode")
+        .and_then(|v| v.as_str())
         && !mode.eq_ignore_ascii_case("none")
     {
-        return refuse(format!("column mapping (delta.columnMapping.mode = {mode})"));
+        return refuse(format!(
+            "column mapping (delta.columnMapping.mode = {mode})"
+        ));
     }
     if let Some(k) = conf.keys().find(|k| k.starts_with("delta.constraints.")) {
         return refuse(format!(
@@ -75,7 +82,10 @@ fn special_field(v: &Value) -> Option<(String, String)> {
                     || k.starts_with("delta.identity.")
             })
         {
-            return Some((f["name"].as_str().unwrap_or_default().to_string(), k.clone()));
+            return Some((
+                f["name"].as_str().unwrap_or_default().to_string(),
+                k.clone(),
+            ));
         }
         if let Some(found) = special_field(&f["type"]) {
             return Some(found);

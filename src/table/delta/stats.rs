@@ -97,7 +97,11 @@ pub fn stats_json(meta: &ParquetMetaData, columns: &StatsColumns) -> String {
     }
     let mut out = String::from("{\"numRecords\":");
     out.push_str(&meta.file_metadata().num_rows().to_string());
-    for (name, stats) in [("minValues", mins), ("maxValues", maxs), ("nullCount", nulls)] {
+    for (name, stats) in [
+        ("minValues", mins),
+        ("maxValues", maxs),
+        ("nullCount", nulls),
+    ] {
         out.push_str(&format!(",\"{name}\":"));
         write(&Stat::Object(stats), &mut out);
     }
@@ -180,7 +184,11 @@ fn value(s: &Statistics, col: &ColumnDescriptor, min: bool) -> Option<Bound> {
             let b = bound!(v)?.data();
             match col.logical_type_ref() {
                 Some(LogicalType::Decimal(_)) if !b.is_empty() && b.len() <= 16 => {
-                    let mut ext = if b[0] & 0x80 != 0 { [0xff; 16] } else { [0; 16] };
+                    let mut ext = if b[0] & 0x80 != 0 {
+                        [0xff; 16]
+                    } else {
+                        [0; 16]
+                    };
                     ext[16 - b.len()..].copy_from_slice(b);
                     Bound::Int(i128::from_be_bytes(ext))
                 }
@@ -198,7 +206,9 @@ fn render(v: Bound, col: &ColumnDescriptor, max: bool) -> Stat {
     match (v, col.logical_type_ref()) {
         (Bound::Int(n), Some(LogicalType::Date)) => {
             let d = DateTime::from_timestamp(n as i64 * 86_400, 0).map(|d| d.date_naive());
-            json(d.map_or(Value::Null, |d| Value::from(d.format("%Y-%m-%d").to_string())))
+            json(d.map_or(Value::Null, |d| {
+                Value::from(d.format("%Y-%m-%d").to_string())
+            }))
         }
         (Bound::Int(n), Some(LogicalType::Timestamp(t))) => {
             let is_adjusted_to_u_t_c = t.is_adjusted_to_u_t_c;
@@ -222,9 +232,7 @@ fn render(v: Bound, col: &ColumnDescriptor, max: bool) -> Stat {
             };
             json(Value::from(t.naive_utc().format(fmt).to_string()))
         }
-        (Bound::Int(n), Some(LogicalType::Decimal(d))) => {
-            Stat::Number(decimal_text(n, d.scale))
-        }
+        (Bound::Int(n), Some(LogicalType::Decimal(d))) => Stat::Number(decimal_text(n, d.scale)),
         (Bound::Int(n), _) => Stat::Number(n.to_string()),
         (Bound::Bool(b), _) => json(Value::Bool(b)),
         (Bound::Float(f), _) => json(Value::from(f)),

@@ -32,24 +32,201 @@ fn every_type() -> RecordBatch {
         list.append(i % 3 != 0);
     }
     let cols: Vec<(&str, ArrayRef)> = vec![
-        ("id", Arc::new(Int64Array::from((0..8).map(|i| i * 1_000_003 - 4).collect::<Vec<_>>()))),
-        ("small", Arc::new(Int16Array::from(vec![Some(-3), None, Some(7), Some(1), None, Some(2), Some(0), Some(9)]))),
+        (
+            "id",
+            Arc::new(Int64Array::from(
+                (0..8).map(|i| i * 1_000_003 - 4).collect::<Vec<_>>(),
+            )),
+        ),
+        (
+            "small",
+            Arc::new(Int16Array::from(vec![
+                Some(-3),
+                None,
+                Some(7),
+                Some(1),
+                None,
+                Some(2),
+                Some(0),
+                Some(9),
+            ])),
+        ),
         ("qty", Arc::new(Int32Array::from(vec![None; 8]))),
-        ("price", Arc::new(Float64Array::from(vec![Some(1.5), Some(-2.25), None, Some(1e10), Some(0.0), Some(3.0), Some(7.75), None]))),
-        ("ok", Arc::new(BooleanArray::from(vec![Some(true), None, Some(true), Some(true), Some(true), Some(true), Some(true), Some(true)]))),
-        ("name", Arc::new(StringArray::from(vec![Some("zoë"), Some("a b"), None, Some("Ω"), Some(""), Some("mid"), Some("x\"y"), Some("b")]))),
-        ("day", Arc::new(Date32Array::from(vec![Some(-400), Some(0), Some(19_000), None, Some(20_000), Some(1), Some(2), Some(3)]))),
-        ("at", Arc::new(TimestampMicrosecondArray::from(vec![Some(ms(1_700_000_000_123)), Some(ms(-86_400_001)), None, Some(ms(1_000)), Some(ms(5)), Some(ms(6)), Some(ms(7)), Some(ms(1_800_000_000_000))]).with_timezone("UTC"))),
-        ("local", Arc::new(TimestampMicrosecondArray::from(vec![Some(ms(3_000)), Some(ms(1_600_000_000_999)), Some(ms(0)), None, None, Some(ms(1)), Some(ms(2)), Some(ms(3))]))),
-        ("amount", Arc::new(Decimal128Array::from(vec![Some(12_345), Some(-99), None, Some(0), Some(1), Some(2), Some(3), Some(4)]).with_precision_and_scale(10, 2).unwrap())),
-        ("big", Arc::new(Decimal128Array::from(vec![Some(1), Some(-10_000_000), Some(42), Some(0), None, Some(5), Some(6), Some(7)]).with_precision_and_scale(38, 6).unwrap())),
-        ("whole", Arc::new(Decimal128Array::from(vec![Some(7), Some(-3), Some(1), Some(0), None, Some(5), Some(6), Some(9_000_000_000)]).with_precision_and_scale(18, 0).unwrap())),
-        ("blob", Arc::new(BinaryArray::from(vec![Some(&b"\x00\x01"[..]), None, Some(b"z"), Some(b"a"), Some(b""), Some(b"q"), Some(b"r"), Some(b"s")]))),
+        (
+            "price",
+            Arc::new(Float64Array::from(vec![
+                Some(1.5),
+                Some(-2.25),
+                None,
+                Some(1e10),
+                Some(0.0),
+                Some(3.0),
+                Some(7.75),
+                None,
+            ])),
+        ),
+        (
+            "ok",
+            Arc::new(BooleanArray::from(vec![
+                Some(true),
+                None,
+                Some(true),
+                Some(true),
+                Some(true),
+                Some(true),
+                Some(true),
+                Some(true),
+            ])),
+        ),
+        (
+            "name",
+            Arc::new(StringArray::from(vec![
+                Some("zoë"),
+                Some("a b"),
+                None,
+                Some("Ω"),
+                Some(""),
+                Some("mid"),
+                Some("x\"y"),
+                Some("b"),
+            ])),
+        ),
+        (
+            "day",
+            Arc::new(Date32Array::from(vec![
+                Some(-400),
+                Some(0),
+                Some(19_000),
+                None,
+                Some(20_000),
+                Some(1),
+                Some(2),
+                Some(3),
+            ])),
+        ),
+        (
+            "at",
+            Arc::new(
+                TimestampMicrosecondArray::from(vec![
+                    Some(ms(1_700_000_000_123)),
+                    Some(ms(-86_400_001)),
+                    None,
+                    Some(ms(1_000)),
+                    Some(ms(5)),
+                    Some(ms(6)),
+                    Some(ms(7)),
+                    Some(ms(1_800_000_000_000)),
+                ])
+                .with_timezone("UTC"),
+            ),
+        ),
+        (
+            "local",
+            Arc::new(TimestampMicrosecondArray::from(vec![
+                Some(ms(3_000)),
+                Some(ms(1_600_000_000_999)),
+                Some(ms(0)),
+                None,
+                None,
+                Some(ms(1)),
+                Some(ms(2)),
+                Some(ms(3)),
+            ])),
+        ),
+        (
+            "amount",
+            Arc::new(
+                Decimal128Array::from(vec![
+                    Some(12_345),
+                    Some(-99),
+                    None,
+                    Some(0),
+                    Some(1),
+                    Some(2),
+                    Some(3),
+                    Some(4),
+                ])
+                .with_precision_and_scale(10, 2)
+                .unwrap(),
+            ),
+        ),
+        (
+            "big",
+            Arc::new(
+                Decimal128Array::from(vec![
+                    Some(1),
+                    Some(-10_000_000),
+                    Some(42),
+                    Some(0),
+                    None,
+                    Some(5),
+                    Some(6),
+                    Some(7),
+                ])
+                .with_precision_and_scale(38, 6)
+                .unwrap(),
+            ),
+        ),
+        (
+            "whole",
+            Arc::new(
+                Decimal128Array::from(vec![
+                    Some(7),
+                    Some(-3),
+                    Some(1),
+                    Some(0),
+                    None,
+                    Some(5),
+                    Some(6),
+                    Some(9_000_000_000),
+                ])
+                .with_precision_and_scale(18, 0)
+                .unwrap(),
+            ),
+        ),
+        (
+            "blob",
+            Arc::new(BinaryArray::from(vec![
+                Some(&b"\x00\x01"[..]),
+                None,
+                Some(b"z"),
+                Some(b"a"),
+                Some(b""),
+                Some(b"q"),
+                Some(b"r"),
+                Some(b"s"),
+            ])),
+        ),
         ("tags", Arc::new(list.finish())),
-        ("s", Arc::new(StructArray::new(s_fields, vec![
-            Arc::new(Int32Array::from(vec![Some(5), Some(-5), None, Some(1), Some(2), Some(3), Some(4), Some(0)])),
-            Arc::new(StringArray::from(vec![Some("k"), None, Some("a"), Some("q"), Some("r"), Some("s"), Some("t"), Some("u")])),
-        ], None))),
+        (
+            "s",
+            Arc::new(StructArray::new(
+                s_fields,
+                vec![
+                    Arc::new(Int32Array::from(vec![
+                        Some(5),
+                        Some(-5),
+                        None,
+                        Some(1),
+                        Some(2),
+                        Some(3),
+                        Some(4),
+                        Some(0),
+                    ])),
+                    Arc::new(StringArray::from(vec![
+                        Some("k"),
+                        None,
+                        Some("a"),
+                        Some("q"),
+                        Some("r"),
+                        Some("s"),
+                        Some("t"),
+                        Some("u"),
+                    ])),
+                ],
+                None,
+            )),
+        ),
     ];
     let schema = Schema::new(
         cols.iter()
@@ -73,16 +250,32 @@ fn delta_rs(batch: &RecordBatch, columns: &StatsColumns) -> (Value, ParquetMetaD
     let props = WriterProperties::builder()
         .set_max_row_group_row_count(Some(5))
         .build();
-    let config = WriterConfig::new(batch.schema(), vec![], Some(props), None, None, indexed, named);
+    let config = WriterConfig::new(
+        batch.schema(),
+        vec![],
+        Some(props),
+        None,
+        None,
+        indexed,
+        named,
+    );
     let mut w = DeltaWriter::new(table.object_store(), config);
     let adds = store.block_on(async {
         w.write(batch).await.unwrap();
         w.close().await.unwrap()
     });
     assert_eq!(adds.len(), 1);
-    let bytes = store.block_on(store.get(&format!("t/{}", adds[0].path))).unwrap();
-    let meta = ParquetMetaDataReader::new().parse_and_finish(&bytes).unwrap();
-    assert_eq!(meta.num_row_groups(), 2, "the aggregation over row groups is tested");
+    let bytes = store
+        .block_on(store.get(&format!("t/{}", adds[0].path)))
+        .unwrap();
+    let meta = ParquetMetaDataReader::new()
+        .parse_and_finish(&bytes)
+        .unwrap();
+    assert_eq!(
+        meta.num_row_groups(),
+        2,
+        "the aggregation over row groups is tested"
+    );
     let stats = serde_json::from_str(adds[0].stats.as_deref().unwrap()).unwrap();
     (stats, meta)
 }
@@ -109,7 +302,10 @@ fn stats_equal_delta_rs_for_every_type() {
     ] {
         let (theirs, meta) = delta_rs(&batch, &columns);
         let ours: Value = serde_json::from_str(&stats_json(&meta, &columns)).unwrap();
-        assert!(same(&ours, &theirs), "{columns:?}\n ours   {ours}\n theirs {theirs}");
+        assert!(
+            same(&ours, &theirs),
+            "{columns:?}\n ours   {ours}\n theirs {theirs}"
+        );
     }
 }
 
@@ -127,14 +323,21 @@ fn the_expected_values_for_one_file() {
     assert_eq!(s["nullCount"]["s"]["b"], 1);
     assert_eq!(s["minValues"]["s"]["a"], -5);
     for skipped in ["blob", "tags"] {
-        assert!(s["nullCount"].get(skipped).is_none(), "{skipped} has no stats");
+        assert!(
+            s["nullCount"].get(skipped).is_none(),
+            "{skipped} has no stats"
+        );
     }
 }
 
 #[test]
 fn a_max_timestamp_rounds_up_and_decimals_are_exact() {
     let schema = Arc::new(Schema::new(vec![
-        Field::new("at", DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into())), true),
+        Field::new(
+            "at",
+            DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into())),
+            true,
+        ),
         Field::new("d", DataType::Decimal128(38, 10), true),
     ]));
     let batch = RecordBatch::try_new(
@@ -154,17 +357,32 @@ fn a_max_timestamp_rounds_up_and_decimals_are_exact() {
     let meta = w.finish().unwrap();
     let s = stats_json(&meta, &StatsColumns::default());
     // 2.000001 s is below 2.001 s: a reader looking for it must not skip the file
-    assert!(s.contains(r#""maxValues":{"at":"1970-01-01T00:00:02.001Z""#), "{s}");
-    assert!(s.contains(r#""minValues":{"at":"1970-01-01T00:00:00.001Z""#), "{s}");
+    assert!(
+        s.contains(r#""maxValues":{"at":"1970-01-01T00:00:02.001Z""#),
+        "{s}"
+    );
+    assert!(
+        s.contains(r#""minValues":{"at":"1970-01-01T00:00:00.001Z""#),
+        "{s}"
+    );
     assert!(s.contains(r#""d":1234567890123456789.0123456789"#), "{s}");
     assert!(s.contains(r#""d":-0.0000000001"#), "{s}");
 }
 
 #[test]
 fn table_properties_choose_the_columns() {
-    assert_eq!(StatsColumns::from_properties(None, None), StatsColumns::First(Some(32)));
-    assert_eq!(StatsColumns::from_properties(Some("-1"), None), StatsColumns::First(None));
-    assert_eq!(StatsColumns::from_properties(Some("5"), None), StatsColumns::First(Some(5)));
+    assert_eq!(
+        StatsColumns::from_properties(None, None),
+        StatsColumns::First(Some(32))
+    );
+    assert_eq!(
+        StatsColumns::from_properties(Some("-1"), None),
+        StatsColumns::First(None)
+    );
+    assert_eq!(
+        StatsColumns::from_properties(Some("5"), None),
+        StatsColumns::First(Some(5))
+    );
     assert_eq!(
         StatsColumns::from_properties(Some("5"), Some("a, b.c")),
         StatsColumns::Named(vec!["a".into(), "b.c".into()])

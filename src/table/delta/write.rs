@@ -57,8 +57,7 @@ pub(super) async fn commit_files(
         };
         (create(&table, f.schema, f.adds, props, s).await, replaced)
     } else {
-        let (mut actions, mut op, replaced) =
-            plan(&table, run, s, f.adds, f.schema, partition_by)?;
+        let (mut actions, mut op, replaced) = plan(&table, run, s, f.adds, f.schema, partition_by)?;
         if let Some((removes, merge)) = f.merge {
             actions.extend(removes.into_iter().map(Action::Remove));
             op = merge;
@@ -151,8 +150,13 @@ fn plan(
                     actions.push(Action::Remove(f.remove_action(true)));
                 }
             }
-            let predicate = (!fresh.is_empty()).then(|| replace_predicate(&s.partition_columns, &fresh));
-            (SaveMode::Overwrite, predicate, Replaced::Partitions(fresh_keys))
+            let predicate =
+                (!fresh.is_empty()).then(|| replace_predicate(&s.partition_columns, &fresh));
+            (
+                SaveMode::Overwrite,
+                predicate,
+                Replaced::Partitions(fresh_keys),
+            )
         }
         DeltaMode::Overwrite if !run.replaced => {
             actions.extend(
