@@ -139,8 +139,10 @@ def main():
             pq.write_table(b, work / "batch.parquet")
             singer(b, work / "batch.singer.jsonl")
             kept = np.setdiff1d(np.arange(a.rows), ids)
-            base_amount = rows(np.arange(a.rows), 0)  # regenerated: the same values as the base
-            base_amount = pa.compute.sum(pa.compute.take(base_amount["amount"], pa.array(kept))).as_py()
+            # the base's amounts, regenerated chunk by chunk as base_table wrote them
+            amounts = np.concatenate([rows(np.arange(s, min(a.rows, s + FILE_ROWS)), 0)["amount"].to_numpy()
+                                      for s in range(0, a.rows, FILE_ROWS)])
+            base_amount = float(amounts[kept].sum())
             want = {"rows": a.rows + a.batch - a.batch // 2,
                     "sum_id": int(kept.sum() + ids.sum()),
                     "sum_amount": round(base_amount + pa.compute.sum(b["amount"]).as_py(), 2),

@@ -22,6 +22,7 @@ use crate::storage::{Location, Store};
 mod commit;
 mod copy;
 mod data_files;
+mod logstore;
 pub mod maintenance;
 mod merge;
 mod merge_files;
@@ -707,7 +708,7 @@ mod tests {
         RecordBatch::try_new(schema, vec![Arc::new(Int64Array::from(ids.to_vec()))]).unwrap()
     }
 
-    fn settings(mode: DeltaMode) -> DeltaSettings {
+    pub(super) fn settings(mode: DeltaMode) -> DeltaSettings {
         DeltaSettings {
             mode,
             partition_columns: Vec::new(),

@@ -64,7 +64,8 @@ pub async fn open_table(store: &Store, url: &str) -> Result<DeltaTable, DeltaErr
 }
 
 /// Delta's default log store (create-only commits via object_store's
-/// conditional put) for the schemes inlet opens with its own object store.
+/// conditional put), recognising inlet's own commits
+/// ([`super::logstore::OwnCommits`]), for every scheme inlet writes.
 pub(super) fn register_logstores() {
     static DONE: OnceLock<()> = OnceLock::new();
     DONE.get_or_init(|| {
@@ -77,10 +78,9 @@ pub(super) fn register_logstores() {
             "abfs://",
             "abfss://",
             "memory://",
+            "file://",
         ] {
-            if let Ok(u) = Url::parse(scheme)
-                && !registry.contains_key(&u)
-            {
+            if let Ok(u) = Url::parse(scheme) {
                 registry.insert(u, Arc::new(InletLogStores));
             }
         }
@@ -98,11 +98,11 @@ impl LogStoreFactory for InletLogStores {
         location: &Url,
         options: &DeltaStorageConfig,
     ) -> deltalake::DeltaResult<Arc<dyn deltalake::logstore::LogStore>> {
-        Ok(default_logstore(
+        Ok(Arc::new(super::logstore::OwnCommits(default_logstore(
             prefixed_store,
             root_store,
             location,
             options,
-        ))
+        ))))
     }
 }

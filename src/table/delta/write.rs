@@ -2,12 +2,14 @@
 //! overwrite and partition overwrite, each one commit of `add` (and
 //! `remove`) actions built on the snapshot the writer read.
 //!
-//! Every commit carries a random `inlet.commit` id and is tried once
-//! (delta-rs' own retries are off): after any failure the table is read
-//! again and the id looked for among the commits since, so a commit whose
-//! outcome was unknown (a timeout after the put) is found rather than
-//! committed twice. Only a commit that is not there is built again, on the
-//! table as it is now, after a pause with jitter.
+//! Every commit carries a random `inlet.commit` id. delta-rs redoes a commit
+//! that lost its version to a non-conflicting one (its log store, inlet's
+//! [`super::logstore::OwnCommits`], knows a version that is this very commit);
+//! after any other failure the table is read again and the id looked for
+//! among the commits since, so a commit whose outcome was unknown (a timeout
+//! after the put) is found rather than committed twice. Only a commit that
+//! is not there is built again, on the table as it is now, after a pause
+//! with jitter.
 
 use std::collections::HashSet;
 
@@ -58,11 +60,18 @@ pub(super) async fn commit_files(
         (create(&table, f.schema, f.adds, props, s).await, replaced)
     } else {
         let (mut actions, mut op, replaced) = plan(&table, run, s, f.adds, f.schema, partition_by)?;
+        // delta-rs redoes a commit that lost its version to one that does not
+        // conflict with it; a merge is planned again instead, on the new table
+        let mut retries = DELTA_RETRIES;
         if let Some((removes, merge)) = f.merge {
             actions.extend(removes.into_iter().map(Action::Remove));
             op = merge;
+            retries = 0;
         }
-        (commit_once(&table, actions, op, props).await, replaced)
+        (
+            commit_once(&table, actions, op, props, retries).await,
+            replaced,
+        )
     };
     if let Err(e) = result {
         // the put may have landed although it failed: look before anything else
@@ -198,14 +207,22 @@ impl TableRun {
     }
 }
 
-/// One attempt at a commit on the snapshot `table` holds.
+/// Times delta-rs redoes a commit at the next version after another writer
+/// took its version with a commit it does not conflict with (a concurrent
+/// append): cheap, it reads only the newer commits. Safe because the log
+/// store recognises a version that is already this commit
+/// ([`super::logstore::OwnCommits`]).
+const DELTA_RETRIES: usize = 25;
+
+/// A commit on the snapshot `table` holds, with `retries` of delta-rs' own.
 async fn commit_once(
     table: &DeltaTable,
     actions: Vec<Action>,
     op: DeltaOperation,
     props: CommitProperties,
+    retries: usize,
 ) -> Result<(), Cause> {
-    CommitBuilder::from(props.with_max_retries(0))
+    CommitBuilder::from(props.with_max_retries(retries))
         .with_actions(actions)
         .build(Some(table.snapshot()?), table.log_store(), op)
         .await?;
@@ -301,4 +318,160 @@ fn replace_predicate(cols: &[String], parts: &[Vec<Option<String>>]) -> String {
         })
         .collect::<Vec<_>>()
         .join(" OR ")
+}
+
+#[cfg(test)]
+mod tests {
+    //! A commit whose put landed but reported an error (a timeout after the
+    //! write) must be found, not committed again.
+
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use futures::stream::BoxStream;
+    use object_store::memory::InMemory;
+    use object_store::path::Path;
+    use object_store::{
+        CopyOptions, GetOptions, GetResult, ListResult, MultipartUpload, ObjectMeta, ObjectStore,
+        PutMode, PutMultipartOptions, PutOptions, PutPayload, PutResult,
+    };
+
+    use crate::layout::{Layout, LayoutKind, LayoutSettings};
+    use crate::storage::Store;
+    use crate::table::delta::{DeltaMode, DeltaTables, open_table, table_url};
+    use crate::table::{Commit, Table};
+
+    /// Memory whose `fail_at`-th log commit is stored and then reported
+    /// failed: as a lost reply, or (`exists`) as what the object store's own
+    /// retry of the put then sees, the object already there.
+    #[derive(Debug)]
+    struct LostReply {
+        inner: InMemory,
+        commits: AtomicUsize,
+        fail_at: usize,
+        exists: bool,
+    }
+
+    impl std::fmt::Display for LostReply {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            write!(f, "LostReply")
+        }
+    }
+
+    #[async_trait::async_trait]
+    impl ObjectStore for LostReply {
+        async fn put_opts(
+            &self,
+            location: &Path,
+            payload: PutPayload,
+            opts: PutOptions,
+        ) -> object_store::Result<PutResult> {
+            let commit = location.as_ref().contains("_delta_log/")
+                && location.as_ref().ends_with(".json")
+                && matches!(opts.mode, PutMode::Create);
+            let r = self.inner.put_opts(location, payload, opts).await?;
+            if commit && self.commits.fetch_add(1, Ordering::SeqCst) + 1 == self.fail_at {
+                if self.exists {
+                    return Err(object_store::Error::AlreadyExists {
+                        path: location.to_string(),
+                        source: "written by the first try".into(),
+                    });
+                }
+                return Err(object_store::Error::Generic {
+                    store: "LostReply",
+                    source: "the connection closed before the reply".into(),
+                });
+            }
+            Ok(r)
+        }
+        async fn put_multipart_opts(
+            &self,
+            location: &Path,
+            opts: PutMultipartOptions,
+        ) -> object_store::Result<Box<dyn MultipartUpload>> {
+            self.inner.put_multipart_opts(location, opts).await
+        }
+        async fn get_opts(
+            &self,
+            location: &Path,
+            options: GetOptions,
+        ) -> object_store::Result<GetResult> {
+            self.inner.get_opts(location, options).await
+        }
+        fn delete_stream(
+            &self,
+            locations: BoxStream<'static, object_store::Result<Path>>,
+        ) -> BoxStream<'static, object_store::Result<Path>> {
+            self.inner.delete_stream(locations)
+        }
+        fn list(
+            &self,
+            prefix: Option<&Path>,
+        ) -> BoxStream<'static, object_store::Result<ObjectMeta>> {
+            self.inner.list(prefix)
+        }
+        async fn list_with_delimiter(
+            &self,
+            prefix: Option<&Path>,
+        ) -> object_store::Result<ListResult> {
+            self.inner.list_with_delimiter(prefix).await
+        }
+        async fn copy_opts(
+            &self,
+            from: &Path,
+            to: &Path,
+            options: CopyOptions,
+        ) -> object_store::Result<()> {
+            self.inner.copy_opts(from, to, options).await
+        }
+    }
+
+    fn ids(b: &[i64]) -> arrow_array::RecordBatch {
+        let schema = Arc::new(arrow_schema::Schema::new(vec![arrow_schema::Field::new(
+            "id",
+            arrow_schema::DataType::Int64,
+            true,
+        )]));
+        arrow_array::RecordBatch::try_new(
+            schema,
+            vec![Arc::new(arrow_array::Int64Array::from(b.to_vec()))],
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn a_commit_whose_reply_was_lost_is_found_and_not_made_twice() {
+        for (fail_at, exists) in [(1, false), (2, false), (2, true), (3, true)] {
+            let store = Store::from_object_store(Arc::new(LostReply {
+                inner: InMemory::new(),
+                commits: AtomicUsize::new(0),
+                fail_at,
+                exists,
+            }))
+            .unwrap();
+            let layout = Layout::new(LayoutSettings::of(LayoutKind::Mage), "parquet");
+            let mut settings = crate::table::delta::tests::settings(DeltaMode::Append);
+            settings.partition_columns = Vec::new();
+            let mut t = DeltaTables::new(store.clone(), layout.clone(), settings);
+            let names = layout.names("orders");
+            for b in [[1i64, 2], [3, 4], [5, 6]] {
+                t.commit(Commit {
+                    names: &names,
+                    keys: &[],
+                    batches: vec![ids(&b)],
+                    state: None,
+                })
+                .unwrap();
+            }
+            let url = table_url(&store, "orders").unwrap();
+            let table = store.block_on(open_table(&store, &url)).unwrap();
+            // three flushes, three commits (versions 0, 1, 2), each file once
+            assert_eq!(
+                table.version(),
+                Some(2),
+                "lost reply of commit {fail_at} ({exists})"
+            );
+            assert_eq!(table.get_file_uris().unwrap().count(), 3);
+        }
+    }
 }
