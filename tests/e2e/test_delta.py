@@ -25,11 +25,14 @@ from inlet_helpers import err_text, explain, lines, ok, record_msg, schema_msg, 
 from storage_helpers import assert_no_secrets, backend_config, fetch, server_env, unique
 
 def readers_agree(path: Path):
-    """The deltalake package and DuckDB see the same rows: ids, flags and names."""
+    """The deltalake package, DuckDB and Polars see the same rows: ids, flags and names."""
+    import polars as pl
     py = sorted((r["id"], r.get("flag"), r.get("name"))
                 for r in DeltaTable(str(path)).to_pyarrow_table(columns=["id", "flag", "name"]).to_pylist())
     dk = sorted((r["id"], r["flag"], r["name"]) for r in duck(path, "SELECT id, flag, name FROM TABLE"))
     assert py == dk, (py[:5], dk[:5])
+    po = sorted(pl.read_delta(str(path)).select("id", "flag", "name").iter_rows())
+    assert po == py, (po[:5], py[:5])
 
 
 def delta_rows(path: Path, cols=None) -> list[dict]:

@@ -344,9 +344,11 @@ def test_tables_with_rules_inlet_cannot_honour_are_refused(feature, run_inlet, t
                           configuration={"delta.columnMapping.mode": "name"})
         want = "column mapping"
     before = DeltaTable(str(path)).version()
+    files = set(path.rglob("*.parquet"))
     p = run_inlet(base_cfg(dest), lines(schema_msg("public-t", _SCHEMA_P),
                                         record_msg("public-t", {"id": 3, "region": "C"})))
     assert p.returncode != 0
     err = p.stderr.decode()
-    assert want in err and "write to a new table" in err, err[-2000:]
+    assert p.returncode == 5 and want in err and "write to a new table" in err, err[-2000:]
     assert DeltaTable(str(path)).version() == before
+    assert set(path.rglob("*.parquet")) == files, "refused before any data file is written"

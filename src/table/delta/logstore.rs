@@ -4,7 +4,9 @@
 //! version already there — its own. delta-rs would take that for another
 //! writer's commit and commit the same files again at the next version;
 //! here the existing version is read first and, when it carries this
-//! commit's `inlet.commit` id, the commit is reported done.
+//! commit's `inlet.commit` id, the commit is reported done. A version lost
+//! to another writer is reported after a random pause, so that writers that
+//! collided do not retry in step.
 
 use std::sync::Arc;
 
@@ -28,6 +30,11 @@ pub(super) fn commit_id(log: &[u8]) -> Option<String> {
         .filter(|l| l.starts_with(b"{\"commitInfo\""))
         .filter_map(|l| serde_json::from_slice::<serde_json::Value>(l).ok())
         .find_map(|v| v["commitInfo"]["inlet.commit"].as_str().map(String::from))
+}
+
+/// A random pause of up to 60 ms after losing a version to another writer.
+fn lost_version_pause() -> std::time::Duration {
+    std::time::Duration::from_micros((Uuid::new_v4().as_u128() % 60_000) as u64)
 }
 
 #[async_trait::async_trait]
@@ -68,7 +75,12 @@ impl LogStore for OwnCommits {
                         );
                         Ok(())
                     }
-                    _ => Err(TransactionError::VersionAlreadyExists(v)),
+                    _ => {
+                        // another writer took the version: delta-rs tries the next one at
+                        // once, so writers that lost together would collide again in step
+                        tokio::time::sleep(lost_version_pause()).await;
+                        Err(TransactionError::VersionAlreadyExists(v))
+                    }
                 }
             }
             other => other,

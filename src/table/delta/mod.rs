@@ -363,7 +363,16 @@ impl DeltaTables {
 
     fn start_files(&mut self, names: &TableNames) -> Result<data_files::DataFiles, DeltaError> {
         let dir = self.layout.table_dir(names);
+        let replaces = self.settings.mode != DeltaMode::Append;
         let run = self.open(&dir)?;
+        // a table inlet cannot write is refused before any file is written
+        if let Some(t) = run.table.as_ref().filter(|t| t.version().is_some()) {
+            schema_check::writable(t, replaces).map_err(|cause| DeltaError::Table {
+                url: run.url.clone(),
+                context: None,
+                cause,
+            })?;
+        }
         let columns = run
             .table
             .as_ref()

@@ -222,10 +222,17 @@ async fn commit_once(
     props: CommitProperties,
     retries: usize,
 ) -> Result<(), Cause> {
-    CommitBuilder::from(props.with_max_retries(retries))
+    let done = CommitBuilder::from(props.with_max_retries(retries))
         .with_actions(actions)
         .build(Some(table.snapshot()?), table.log_store(), op)
         .await?;
+    if done.metrics.num_retries > 0 {
+        tracing::debug!(
+            version = done.version,
+            retries = done.metrics.num_retries,
+            "committed at a later version after concurrent commits"
+        );
+    }
     Ok(())
 }
 
