@@ -7,7 +7,8 @@
 //! Arrow columns, [`format`] encodes files, [`layout`] names them, [`storage`]
 //! puts them, [`table`] commits them, and [`state`] releases STATE messages
 //! once everything before them is durable. [`load`] wires the stages together.
-//! [`export`] reads database tables through [`source`] into the same tables.
+//! [`export`] reads database tables through [`source`] into the same tables,
+//! and [`write`] an Arrow IPC stream (Python's `inlet.write`).
 
 #![warn(missing_docs)]
 
@@ -26,3 +27,4 @@ pub mod source;
 pub mod state;
 pub mod storage;
 pub mod table;
+pub mod write;

@@ -6,6 +6,7 @@ mod about;
 mod delta_cmds;
 mod export_cmd;
 mod runs_cmd;
+mod write_cmd;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -55,6 +56,9 @@ enum Command {
     /// Export database tables (PostgreSQL) into files: one snapshot, binary COPY, exact types.
     #[command(after_help = export_cmd::EXPORT_HELP)]
     Export(Box<export_cmd::ExportArgs>),
+    /// Write one table from an Arrow IPC stream (what `inlet.write` in Python uses).
+    #[command(after_help = write_cmd::WRITE_HELP)]
+    Write(Box<write_cmd::WriteArgs>),
     /// List earlier exports from the run log, or show one (`inlet runs show RUN_ID`).
     Runs(runs_cmd::RunsArgs),
     /// Write, read back, list and delete a probe object at the destination.
@@ -181,6 +185,7 @@ pub fn main_with(mut args: Vec<std::ffi::OsString>) -> ExitCode {
         Command::Load(a) => load_cmd(a),
         Command::Export(a) => export_cmd::export(*a),
         Command::Runs(a) => runs_cmd::runs(a),
+        Command::Write(a) => write_cmd::write(*a),
         Command::Check(a) => check_cmd(a),
         #[cfg(feature = "delta")]
         Command::State(a) => delta_cmds::state(a),
@@ -199,8 +204,17 @@ pub(crate) fn env_pairs() -> Vec<(String, String)> {
 }
 
 fn load_config(common: &CommonArgs) -> Result<LoadConfig, ConfigError> {
+    load_config_with(common, serde_json::Map::new())
+}
+
+/// The config of `common`'s layers, with `set` (command-line settings) over them.
+fn load_config_with(
+    common: &CommonArgs,
+    set: serde_json::Map<String, serde_json::Value>,
+) -> Result<LoadConfig, ConfigError> {
     let env = env_pairs();
-    let overlay = common.overlay(&env)?;
+    let mut overlay = common.overlay(&env)?;
+    overlay.values.extend(set);
     let (cfg, unknown) = LoadConfig::load_layers(&common.config, &env, &overlay)?;
     init_logging(common, &cfg);
     if !unknown.is_empty() {

@@ -477,6 +477,16 @@ fn env_overrides(env: &[(String, String)]) -> Vec<(String, Value)> {
     out
 }
 
+/// A setting given as text on the command line (`--set KEY=VALUE`), typed
+/// as its environment variable would be.
+pub fn setting_value(key: &str, raw: &str) -> Result<Value, ConfigError> {
+    let s = settings::find(key).ok_or_else(|| ConfigError::Value {
+        key: key.to_string(),
+        msg: "inlet has no such setting; `inlet load --about` lists them".into(),
+    })?;
+    Ok(env_value(s.kind, raw))
+}
+
 fn env_value(kind: settings::SettingKind, raw: &str) -> Value {
     use settings::SettingKind as K;
     match kind {

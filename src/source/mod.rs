@@ -1,11 +1,14 @@
-//! Database sources: what a database holds (relations, columns, sizes) and
-//! reading it as Arrow RecordBatches inside one consistent snapshot.
+//! Sources of Arrow batches other than Singer. Databases: what a database
+//! holds (relations, columns, sizes) and reading it as Arrow RecordBatches
+//! inside one consistent snapshot; and [`arrow`]: Arrow IPC streams
+//! (`inlet write`).
 //! `inlet export` is written against the [`Database`] trait; PostgreSQL is
 //! the first implementation, and another database is one more module that
 //! fills in the same [`Relation`]s and reads the same [`ReadUnit`]s. (Column
 //! types are PostgreSQL's description today, [`postgres::types::ColumnType`];
 //! a second database brings its own into [`SourceColumn`].)
 
+pub mod arrow;
 mod database;
 pub mod postgres;
 

@@ -21,6 +21,7 @@ pub const TRAITS: Traits = Traits {
     versions: false,
     needs_keys: false,
     rows_early: true,
+    unbounded_batches: false,
 };
 
 /// The marker of a complete copy (Spark's name), written last.
@@ -341,6 +342,7 @@ impl Table for FileTables {
                 rows: n,
                 bytes: size,
                 pending: None,
+                version: None,
             });
         }
         Ok(written)

@@ -93,6 +93,9 @@ pub struct Traits {
     /// Takes a batch's rows while it fills ([`Table::add_rows`]), encoding
     /// them at once; otherwise the source holds them until the commit.
     pub rows_early: bool,
+    /// A batch may hold any number of rows in bounded memory (its rows
+    /// become data files as they come), so a run can be one commit.
+    pub unbounded_batches: bool,
 }
 
 /// One batch made durable.
@@ -173,6 +176,8 @@ pub struct Written {
     /// A file written but not yet part of its table: what the table's
     /// commit needs of it (a Delta `add` action).
     pub pending: Option<Value>,
+    /// The table version this commit made (Delta).
+    pub version: Option<u64>,
 }
 
 /// The kinds of table.

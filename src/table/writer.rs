@@ -243,6 +243,7 @@ impl Worker {
             rows: 0,
             bytes: n,
             pending: None,
+            version: None,
         }])
     }
 }

@@ -80,7 +80,8 @@ pub(super) async fn commit(
         DeltaMode::Merge => b.batches.iter().map(RecordBatch::num_rows).sum(),
         _ => b.rows,
     };
-    let files = added_files(&table, before, url, rows);
+    let bytes = b.adds.iter().map(|a| usize::try_from(a.size).unwrap_or_default()).sum();
+    let files = added_files(&table, before, url, rows, bytes);
     Ok((table, files))
 }
 
@@ -131,16 +132,22 @@ pub(super) fn added_files(
     before: Option<u64>,
     url: &str,
     rows: usize,
+    bytes: usize,
 ) -> Vec<Written> {
     let after = table.version();
     if after == before {
         return Vec::new();
     }
     vec![Written {
-        path: format!("{url}/_delta_log/{:020}.json", after.unwrap_or_default()),
+        path: format!(
+            "{}/_delta_log/{:020}.json",
+            url.trim_end_matches('/'),
+            after.unwrap_or_default()
+        ),
         rows,
-        bytes: 0,
+        bytes,
         pending: None,
+        version: after,
     }]
 }
 

@@ -87,6 +87,7 @@ impl DeltaTables {
                     rows: records(&add),
                     bytes: usize::try_from(add.size).unwrap_or_default(),
                     pending: Some(pending),
+                    version: None,
                 })
             })
             .collect()

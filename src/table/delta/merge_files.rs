@@ -408,6 +408,11 @@ impl DeltaTables {
                 merge(&target, &table, b.keys, &rows, &insert, hints).map_err(|c| fail(&url, c))?;
             let (read, rewritten, replaced) = (merged.read, merged.rewritten, merged.replaced);
             let before = table.version();
+            let bytes = merged
+                .adds
+                .iter()
+                .map(|a| usize::try_from(a.size).unwrap_or_default())
+                .sum();
             let files = write::Files {
                 adds: merged.adds,
                 schema: &schema,
@@ -422,7 +427,7 @@ impl DeltaTables {
                 Ok(table) => {
                     tracing::debug!(stream = %b.stream, table = %url, rows = rows.num_rows(),
                         files_read = read, files_rewritten = rewritten, rows_replaced = replaced, "merge");
-                    let written = commit::added_files(&table, before, &url, rows.num_rows());
+                    let written = commit::added_files(&table, before, &url, rows.num_rows(), bytes);
                     self.committed(dir, table, b.state.as_ref())?;
                     return Ok(written);
                 }

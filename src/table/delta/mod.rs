@@ -178,6 +178,8 @@ impl DeltaSettings {
             versions: true,
             needs_keys: self.mode == DeltaMode::Merge,
             rows_early: true,
+            // merges hold their batch until the commit
+            unbounded_batches: self.mode != DeltaMode::Merge,
         }
     }
 }

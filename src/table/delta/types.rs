@@ -11,7 +11,10 @@
 //! | Decimal256 | string |
 //! | UInt8 / UInt16 / UInt32 | Int16 / Int32 / Int64 |
 //! | UInt64 | Decimal(20, 0) |
-//! | Timestamp of any unit | Timestamp(µs), time zone kept (`timestamp` or `timestamp_ntz`) |
+//! | Timestamp of any unit, with a time zone | Timestamp(µs, UTC) (`timestamp`: the same instants) |
+//! | Timestamp of any unit, without | Timestamp(µs) (`timestamp_ntz`) |
+//!
+//! Nanoseconds (pandas' unit) are cut to the microsecond: Delta has no finer unit.
 //!
 //! Lists and structs are mapped element by element; field metadata is
 //! dropped at every depth.
@@ -44,7 +47,9 @@ fn data_type(f: &Field) -> DataType {
         D::UInt16 => D::Int32,
         D::UInt32 => D::Int64,
         D::UInt64 => D::Decimal128(20, 0),
-        D::Timestamp(_, tz) => D::Timestamp(TimeUnit::Microsecond, tz.clone()),
+        // Delta's timestamp is an instant in UTC (Arrow's values are UTC whatever the zone)
+        D::Timestamp(_, Some(_)) => D::Timestamp(TimeUnit::Microsecond, Some("UTC".into())),
+        D::Timestamp(_, None) => D::Timestamp(TimeUnit::Microsecond, None),
         D::List(i) | D::LargeList(i) => D::List(Arc::new(field(i))),
         D::Struct(fs) => D::Struct(fs.iter().map(|c| field(c)).collect::<Fields>()),
         d => d.clone(),
