@@ -14,7 +14,7 @@ use crate::write;
 
 pub(super) const WRITE_HELP: &str = "\
 Reads one table's rows as an Arrow IPC stream (pyarrow.ipc.new_stream, polars write_ipc_stream,
-duckdb's to_arrow_ipc …) and writes them like `inlet load` writes a stream: same settings
+…) and writes them like `inlet load` writes a stream: same settings
 (--config, INLET_<KEY>, --set KEY=VALUE), destinations, layouts, formats and Delta modes. Types
 come from the stream's schema. A Delta append or overwrite is one commit; a merge commits a
 batch at a time. On success one JSON object goes to stdout:
@@ -23,7 +23,7 @@ batch at a time. On success one JSON object goes to stdout:
 Exit codes: 0 ok, 1 internal error, 2 usage, 3 config error, 4 input error (not an Arrow
 stream, a column type no table holds), 5 destination error.
 
-  duckdb -c \"COPY (SELECT * FROM 'x.csv') TO '/dev/stdout' (FORMAT arrow)\" | inlet write -t x  # (any IPC stream)
+  inlet write --table orders --input orders.arrows --set destination=s3://lake/raw --config creds.yaml
   inlet write --table orders --input orders.arrows --set format=delta --set mode=merge --key id";
 
 /// Arguments of `inlet write`.
@@ -109,7 +109,10 @@ fn config(a: &WriteArgs) -> Result<LoadConfig, crate::config::ConfigError> {
                 key: kv.clone(),
                 msg: "--set takes KEY=VALUE".into(),
             })?;
-        set.insert(k.trim().to_string(), crate::config::setting_value(k.trim(), v)?);
+        set.insert(
+            k.trim().to_string(),
+            crate::config::setting_value(k.trim(), v)?,
+        );
     }
     super::load_config_with(&a.common, set)
 }

@@ -115,7 +115,12 @@ pub fn run(
     let keys: Vec<String> = req.keys.iter().map(|k| plan.headers.apply(k)).collect();
     let partition_columns = plan.partitions.iter().map(|p| p.column.clone());
     check_columns(&req.table, input.schema(), "key", keys.iter().cloned())?;
-    check_columns(&req.table, input.schema(), "partition_keys", partition_columns)?;
+    check_columns(
+        &req.table,
+        input.schema(),
+        "partition_keys",
+        partition_columns,
+    )?;
     let layout = Layout::new(plan.layout.clone(), plan.encoder.extension());
     let names = layout.names(&req.table);
     let table = table::open(

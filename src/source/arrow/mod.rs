@@ -80,7 +80,10 @@ pub struct ArrowInput {
 
 impl ArrowInput {
     /// Reads the stream's schema; columns are renamed by `headers`.
-    pub fn new(input: Box<dyn Read + Send>, headers: HeaderFormat) -> Result<Self, ArrowInputError> {
+    pub fn new(
+        input: Box<dyn Read + Send>,
+        headers: HeaderFormat,
+    ) -> Result<Self, ArrowInputError> {
         let mut input = BufReader::with_capacity(1 << 16, input);
         let first = input.fill_buf().map_err(|e| ArrowInputError::NotAStream {
             source: ArrowError::IoError("reading the input".into(), e),
@@ -164,8 +167,14 @@ mod tests {
 
     fn rows(n: i64) -> RecordBatch {
         RecordBatch::try_from_iter([
-            ("Id", Arc::new(Int64Array::from_iter_values(0..n)) as ArrayRef),
-            ("Name", Arc::new(StringArray::from_iter_values((0..n).map(|i| i.to_string())))),
+            (
+                "Id",
+                Arc::new(Int64Array::from_iter_values(0..n)) as ArrayRef,
+            ),
+            (
+                "Name",
+                Arc::new(StringArray::from_iter_values((0..n).map(|i| i.to_string()))),
+            ),
         ])
         .unwrap()
     }
@@ -174,7 +183,8 @@ mod tests {
     fn a_big_batch_is_handed_out_in_chunks_and_every_row_once() {
         let n = CHUNK_ROWS as i64 * 2 + 17;
         let bytes = stream(&[rows(n), rows(5)]);
-        let mut input = ArrowInput::new(Box::new(std::io::Cursor::new(bytes)), HeaderFormat::Lower).unwrap();
+        let mut input =
+            ArrowInput::new(Box::new(std::io::Cursor::new(bytes)), HeaderFormat::Lower).unwrap();
         assert_eq!(input.schema().field(0).name(), "id");
         let mut sizes = Vec::new();
         let mut sum = 0i64;
@@ -189,7 +199,10 @@ mod tests {
 
     #[test]
     fn empty_input_and_other_formats_say_what_to_send() {
-        let empty = ArrowInput::new(Box::new(std::io::Cursor::new(Vec::new())), HeaderFormat::None);
+        let empty = ArrowInput::new(
+            Box::new(std::io::Cursor::new(Vec::new())),
+            HeaderFormat::None,
+        );
         assert!(matches!(empty, Err(ArrowInputError::Empty)));
         let parquet = b"PAR1\x15\x04\x15\x10\x15\x14L\x15\x02".to_vec();
         let e = ArrowInput::new(Box::new(std::io::Cursor::new(parquet)), HeaderFormat::None)
@@ -202,7 +215,8 @@ mod tests {
     fn a_stream_cut_short_names_the_batch() {
         let mut bytes = stream(&[rows(10), rows(10)]);
         bytes.truncate(bytes.len() - 40);
-        let mut input = ArrowInput::new(Box::new(std::io::Cursor::new(bytes)), HeaderFormat::None).unwrap();
+        let mut input =
+            ArrowInput::new(Box::new(std::io::Cursor::new(bytes)), HeaderFormat::None).unwrap();
         assert!(input.next_chunk().unwrap().is_some());
         let e = input.next_chunk().unwrap_err();
         assert!(matches!(e, ArrowInputError::Read { batch: 2, .. }), "{e}");

@@ -24,9 +24,7 @@ use arrow_schema::{ArrowError, DataType, Field, FieldRef, Fields, Schema, Schema
 
 /// A column of a type no lake table holds.
 #[derive(Debug, thiserror::Error)]
-#[error(
-    "column '{column}' is {ty}, which Parquet and Delta tables cannot hold as such; {fix}"
-)]
+#[error("column '{column}' is {ty}, which Parquet and Delta tables cannot hold as such; {fix}")]
 pub struct Unsupported {
     /// Column (dotted path for nested fields).
     pub column: String,
@@ -131,22 +129,58 @@ mod tests {
             .collect();
         let b = batch(vec![
             ("cat", Arc::new(dict) as ArrayRef),
-            ("large", Arc::new(LargeStringArray::from(vec![Some("x"), None, Some("y"), Some("z")]))),
-            ("view", Arc::new(StringViewArray::from(vec![Some("p"), Some("q"), None, Some("r")]))),
+            (
+                "large",
+                Arc::new(LargeStringArray::from(vec![
+                    Some("x"),
+                    None,
+                    Some("y"),
+                    Some("z"),
+                ])),
+            ),
+            (
+                "view",
+                Arc::new(StringViewArray::from(vec![
+                    Some("p"),
+                    Some("q"),
+                    None,
+                    Some("r"),
+                ])),
+            ),
         ]);
         let schema = plain_schema(&b.schema()).unwrap();
-        assert!(schema.fields().iter().all(|f| f.data_type() == &DataType::Utf8));
+        assert!(
+            schema
+                .fields()
+                .iter()
+                .all(|f| f.data_type() == &DataType::Utf8)
+        );
         let out = to_plain(&b, &schema).unwrap();
-        let cat = out.column(0).as_any().downcast_ref::<StringArray>().unwrap();
-        assert_eq!(cat.iter().collect::<Vec<_>>(), [Some("a"), None, Some("b"), Some("a")]);
-        let view = out.column(2).as_any().downcast_ref::<StringArray>().unwrap();
+        let cat = out
+            .column(0)
+            .as_any()
+            .downcast_ref::<StringArray>()
+            .unwrap();
+        assert_eq!(
+            cat.iter().collect::<Vec<_>>(),
+            [Some("a"), None, Some("b"), Some("a")]
+        );
+        let view = out
+            .column(2)
+            .as_any()
+            .downcast_ref::<StringArray>()
+            .unwrap();
         assert_eq!(view.null_count(), 1);
         assert_eq!(view.value(3), "r");
     }
 
     #[test]
     fn nested_types_are_made_plain_inside_lists_and_structs() {
-        let inner = Field::new("tags", DataType::LargeList(Arc::new(Field::new("item", DataType::Utf8View, true))), true);
+        let inner = Field::new(
+            "tags",
+            DataType::LargeList(Arc::new(Field::new("item", DataType::Utf8View, true))),
+            true,
+        );
         let s = Schema::new(vec![Field::new(
             "doc",
             DataType::Struct(vec![inner].into()),
@@ -188,7 +222,11 @@ mod tests {
         ]);
         let plain = plain_schema(&s).unwrap();
         assert_eq!(
-            plain.field(0).metadata().get("ARROW:extension:name").map(String::as_str),
+            plain
+                .field(0)
+                .metadata()
+                .get("ARROW:extension:name")
+                .map(String::as_str),
             Some("arrow.uuid")
         );
     }

@@ -80,7 +80,11 @@ pub(super) async fn commit(
         DeltaMode::Merge => b.batches.iter().map(RecordBatch::num_rows).sum(),
         _ => b.rows,
     };
-    let bytes = b.adds.iter().map(|a| usize::try_from(a.size).unwrap_or_default()).sum();
+    let bytes = b
+        .adds
+        .iter()
+        .map(|a| usize::try_from(a.size).unwrap_or_default())
+        .sum();
     let files = added_files(&table, before, url, rows, bytes);
     Ok((table, files))
 }

@@ -7,11 +7,17 @@
 //! commit's `inlet.commit` id, the commit is reported done. A version lost
 //! to another writer is reported after a random pause, so that writers that
 //! collided do not retry in step.
+//!
+//! The newest version is found by listing the log from a given version
+//! (`list_with_offset`). Azure's `startFrom` does that, but Azurite ignores
+//! it and lists the log from its first version, which delta-kernel reports
+//! as an invalid version: then the whole log is listed and the versions
+//! are read off the names.
 
 use std::sync::Arc;
 
 use bytes::Bytes;
-use deltalake::DeltaResult;
+use deltalake::{DeltaResult, DeltaTableError};
 use deltalake::kernel::Version;
 use deltalake::kernel::transaction::TransactionError;
 use deltalake::logstore::{CommitOrBytes, LogStore, LogStoreConfig};
@@ -99,7 +105,15 @@ impl LogStore for OwnCommits {
     }
 
     async fn get_latest_version(&self, start_version: Version) -> DeltaResult<Version> {
-        self.0.get_latest_version(start_version).await
+        match self.0.get_latest_version(start_version).await {
+            Err(DeltaTableError::InvalidVersion(v)) => {
+                match newest_listed(self.0.object_store(None), self.0.log_path()).await? {
+                    Some(newest) if newest >= start_version => Ok(newest),
+                    _ => Err(DeltaTableError::InvalidVersion(v)),
+                }
+            }
+            other => other,
+        }
     }
 
     fn object_store(&self, operation_id: Option<Uuid>) -> Arc<dyn ObjectStore> {
@@ -141,6 +155,24 @@ impl LogStore for OwnCommits {
     fn object_store_url(&self) -> deltalake::datafusion::datasource::object_store::ObjectStoreUrl {
         self.0.object_store_url()
     }
+}
+
+/// The newest commit version among the log's files, listed whole.
+async fn newest_listed(store: Arc<dyn ObjectStore>, log: &Path) -> DeltaResult<Option<Version>> {
+    use futures::TryStreamExt;
+    let mut newest = None;
+    let mut files = store.list(Some(log));
+    while let Some(meta) = files.try_next().await? {
+        let name = meta.location.filename().unwrap_or_default();
+        if let Some(v) = name
+            .strip_suffix(".json")
+            .filter(|n| n.len() == 20)
+            .and_then(|n| n.parse::<Version>().ok())
+        {
+            newest = newest.max(Some(v));
+        }
+    }
+    Ok(newest)
 }
 
 #[cfg(test)]

@@ -74,6 +74,7 @@ pub(super) async fn commit_files(
         )
     };
     if let Err(e) = result {
+        tracing::debug!(table = %table.table_url(), "commit failed: {e}");
         // the put may have landed although it failed: look before anything else
         match table.update_state().await {
             Ok(()) if committed(&table, before, &id).await? => {
