@@ -247,14 +247,16 @@ emit({{"a": result(a), "b": result(b)}})
 
 # ------------------------------------------------------------------------------- object storage
 
+# pandas appends, Polars overwrites, pyarrow merges; Polars writes the plain files
 DELTA_STEPS = """
-import pandas as pd
+import pandas as pd, polars as pl, pyarrow as pa
 base = dict(destination=DEST, table="orders", format="delta", **STORE)
 v = []
 v.append(inlet.write(pd.DataFrame({"id": [1, 2, 3], "qty": [10, 20, 30], "day": ["a", "a", "b"]}), **base).version)
-v.append(inlet.write(pd.DataFrame({"id": [10, 11, 12], "qty": [1, 2, 3], "day": ["a", "b", "b"]}), mode="overwrite", **base).version)
-v.append(inlet.write(pd.DataFrame({"id": [11, 13], "qty": [200, 300], "day": ["b", "c"]}), mode="merge", key="id", **base).version)
-files = inlet.write(pd.DataFrame({"id": [7, 8], "qty": [70, 80], "day": ["x", "y"]}), destination=DEST, table="plain",
+v.append(inlet.write(pl.DataFrame({"id": [10, 11, 12], "qty": [1, 2, 3], "day": ["a", "b", "b"]}), mode="overwrite", **base).version)
+v.append(inlet.write(pa.table({"id": pa.array([11, 13], pa.int64()), "qty": pa.array([200, 300], pa.int64()),
+                               "day": ["b", "c"]}), mode="merge", key="id", **base).version)
+files = inlet.write(pl.DataFrame({"id": [7, 8], "qty": [70, 80], "day": ["x", "y"]}), destination=DEST, table="plain",
                     format="parquet", partition_keys=["day"], **STORE)
 emit({"versions": v, "files": result(files), "log": LOG})
 """
@@ -476,3 +478,42 @@ case " $* " in *" --discover "*|*" --about "*) exec "$INLET_TAP_POSTGRES_MELTANO
 
 def venv_path_for_system() -> str:
     return "/usr/local/bin:/usr/bin:/bin"
+
+
+def test_pip_builds_the_wheel_through_pep_517(venv, tmp_path, child_env):
+    """`pip wheel .` in a checkout: pip's isolated build env gets maturin from the registry and
+    builds with cargo (a dev profile here; `pip install .` builds a release one). The cargo target
+    dir is the suite's, so this relinks rather than rebuilds."""
+    env = child_env({"CARGO_TARGET_DIR": os.environ.get("CARGO_TARGET_DIR", str(REPO / "target"))})
+    out = tmp_path / "wheels"
+    p = subprocess.run([str(venv / "bin" / "python"), "-m", "pip", "wheel", "--no-deps", "--quiet", "-w", str(out),
+                        "--config-settings=build-args=--profile dev", str(REPO)],
+                       env=env, capture_output=True, text=True, timeout=1800)
+    assert p.returncode == 0, p.stderr[-4000:]
+    built = list(out.glob(f"inlet_lake-{cargo_version()}-*.whl"))
+    assert len(built) == 1, list(out.iterdir())
+
+
+def test_inlet_write_from_the_shell(inlet_bin, child_env, tmp_path):
+    """`inlet write` itself: an IPC stream file in, a JSON summary out; and what a wrong input says."""
+    t = pa.table({"id": pa.array(range(1000), pa.int64()), "tag": pa.array(["x", "y"] * 500).dictionary_encode()})
+    stream = tmp_path / "rows.arrows"
+    with pa.OSFile(str(stream), "wb") as f, pa.ipc.new_stream(f, t.schema) as w:
+        w.write_table(t, max_chunksize=300)
+    lake = tmp_path / "lake"
+    run = lambda *a, **kw: subprocess.run([str(inlet_bin), "write", *a], env=child_env(), capture_output=True,
+                                          text=True, **kw)
+    p = run("-t", "rows", "--input", str(stream), "--set", f"destination={lake}", "--set", "format=delta")
+    assert p.returncode == 0, p.stderr
+    summary = json.loads(p.stdout)
+    assert (summary["rows"], summary["version"]) == (1000, 0) and summary["bytes"] > 0
+    back = DeltaTable(str(lake / "rows")).to_pyarrow_table()
+    assert back.schema.field("tag").type == pa.string() and back.num_rows == 1000
+    empty = run("-t", "rows", "--set", f"destination={lake}", input="")
+    assert empty.returncode == 4 and "the input is empty" in empty.stderr
+    parquet = tmp_path / "rows.parquet"
+    pq.write_table(t, parquet)
+    wrong = run("-t", "rows", "--input", str(parquet), "--set", f"destination={lake}")
+    assert wrong.returncode == 4 and "not an Arrow IPC stream" in wrong.stderr
+    unknown = run("-t", "rows", "--input", str(stream), "--set", "colour=red")
+    assert unknown.returncode == 3 and "colour" in unknown.stderr
