@@ -299,8 +299,8 @@ pub const SETTINGS: &[Setting] = &[
         "target_file_size",
         &[],
         Integer,
-        "104857600",
-        "Delta: target size of data files in bytes.",
+        "none (inlet write: 104857600)",
+        "Delta: a data file is finished (and a new one begun) once it holds this many encoded bytes; by default inlet load writes one file per flush and partition, inlet write rolls at 100 MiB.",
     ),
     // ---- object storage (see storage::options) ----
     s(

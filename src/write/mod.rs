@@ -99,12 +99,20 @@ pub struct Summary {
     pub version: Option<u64>,
 }
 
+/// The size at which a write's Delta data file is finished when
+/// `target_file_size` is not set: one commit takes the whole stream, and a
+/// file is held in memory until it is finished and uploaded.
+pub const DEFAULT_FILE_SIZE: u64 = 100 << 20;
+
 /// Writes the Arrow IPC stream on `input` into `req.table`.
 pub fn run(
     cfg: &LoadConfig,
     req: &Request,
     input: Box<dyn Read + Send>,
 ) -> Result<Summary, WriteError> {
+    let mut cfg = cfg.clone();
+    cfg.target_file_size.get_or_insert(DEFAULT_FILE_SIZE);
+    let cfg = &cfg;
     let plan = Plan::new(cfg)?;
     let store = Store::open_with(&plan.destination, &cfg.storage).map_err(WriteError::Storage)?;
     let input_error = |source| WriteError::Input {
