@@ -17,10 +17,10 @@
 use std::sync::Arc;
 
 use bytes::Bytes;
-use deltalake::{DeltaResult, DeltaTableError};
 use deltalake::kernel::Version;
 use deltalake::kernel::transaction::TransactionError;
 use deltalake::logstore::{CommitOrBytes, LogStore, LogStoreConfig};
+use deltalake::{DeltaResult, DeltaTableError};
 use object_store::ObjectStore;
 use object_store::path::Path;
 use url::Url;
