@@ -56,6 +56,19 @@ pub(super) struct Target<'a> {
     pub target_file_size: Option<u64>,
 }
 
+impl Target<'_> {
+    /// New data files of the table, as its writes make them.
+    fn data_files(&self) -> DataFiles {
+        DataFiles::new(
+            self.dir,
+            self.partition_columns,
+            self.encoder,
+            self.columns.clone(),
+            self.target_file_size,
+        )
+    }
+}
+
 /// Whether this engine can merge into `table` on `keys`.
 pub(super) fn applies(table: &DeltaTable, keys: &[String], partition_columns: &[String]) -> bool {
     let Ok(snapshot) = table.snapshot() else {
@@ -133,13 +146,7 @@ pub(super) fn merge(
             .map(|(d, _)| d.to_string())
             .unwrap_or_default();
         let values = f.partition_values_map();
-        let mut files = DataFiles::new(
-            t.dir,
-            t.partition_columns,
-            t.encoder,
-            t.columns.clone(),
-            t.target_file_size,
-        );
+        let mut files = t.data_files();
         for b in reader(&bytes, None)? {
             let b = b?;
             let hit = matched(&b)?;
@@ -155,13 +162,7 @@ pub(super) fn merge(
         out.removes.push(f.remove_action(true));
         out.rewritten += 1;
     }
-    let mut files = DataFiles::new(
-        t.dir,
-        t.partition_columns,
-        t.encoder,
-        t.columns.clone(),
-        t.target_file_size,
-    );
+    let mut files = t.data_files();
     files.write(t.store, insert, hints)?;
     out.adds.extend(files.close(t.store, hints)?);
     Ok(out)
